@@ -1,0 +1,88 @@
+"""Euclidean geometry for the diversity samplers, in bounded memory.
+
+Distances are computed block by block with one matrix product each, so no n x m matrix
+larger than a block is ever held. Squared distances are used wherever only their order
+matters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Rows per block: a block of distances is BLOCK_ROWS x CENTER_BLOCK floats at most.
+BLOCK_ROWS = 2048
+CENTER_BLOCK = 1024
+
+
+def squared_norms(X: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", X, X)
+
+
+def min_squared_distances(
+    X: np.ndarray, C: np.ndarray, X_norms: np.ndarray | None = None
+) -> np.ndarray:
+    """For each row of ``X``, the squared distance to its nearest row of ``C``.
+
+    Memory: the result plus one block of ``BLOCK_ROWS x len(C)`` floats (``C`` is also cut
+    in blocks when it is large).
+    """
+    n = X.shape[0]
+    out = np.full(n, np.inf)
+    if C.shape[0] == 0:
+        return out
+    if X_norms is None:
+        X_norms = squared_norms(X)
+    for c_start in range(0, C.shape[0], CENTER_BLOCK):
+        Cb = C[c_start : c_start + CENTER_BLOCK]
+        Cb_norms = squared_norms(Cb)
+        for start in range(0, n, BLOCK_ROWS):
+            Xb = X[start : start + BLOCK_ROWS]
+            d2 = Xb @ Cb.T
+            d2 *= -2.0
+            d2 += X_norms[start : start + BLOCK_ROWS, None]
+            d2 += Cb_norms[None, :]
+            block = out[start : start + BLOCK_ROWS]
+            np.minimum(block, d2.min(axis=1), out=block)
+    np.maximum(out, 0.0, out=out)
+    return out
+
+
+def squared_distances_to(X: np.ndarray, c: np.ndarray, X_norms: np.ndarray) -> np.ndarray:
+    """Squared distances from every row of ``X`` to one point ``c``."""
+    d2 = X @ c
+    d2 *= -2.0
+    d2 += X_norms
+    d2 += c @ c
+    np.maximum(d2, 0.0, out=d2)
+    return d2
+
+
+def closest_distinct_rows(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """For each center in turn, the nearest row of ``X`` not already taken.
+
+    Returns one distinct row position per center (so at most ``len(X)`` centers).
+    """
+    X_norms = squared_norms(X)
+    taken = np.zeros(X.shape[0], dtype=bool)
+    chosen = np.empty(centers.shape[0], dtype=np.intp)
+    # Nearest row of each center, a block of rows at a time (the first row wins a tie);
+    # collisions between centers are resolved below.
+    best = np.full(centers.shape[0], np.inf)
+    nearest = np.zeros(centers.shape[0], dtype=np.intp)
+    for start in range(0, X.shape[0], BLOCK_ROWS):
+        d2 = centers @ X[start : start + BLOCK_ROWS].T
+        d2 *= -2.0
+        d2 += X_norms[None, start : start + BLOCK_ROWS]
+        block_best = d2.argmin(axis=1)
+        block_d2 = d2[np.arange(d2.shape[0]), block_best]
+        better = block_d2 < best
+        best[better] = block_d2[better]
+        nearest[better] = start + block_best[better]
+    for j, row in enumerate(nearest):
+        if taken[row]:
+            d2 = squared_distances_to(X, centers[j], X_norms)
+            d2[taken] = np.inf
+            row = int(d2.argmin())
+        taken[row] = True
+        chosen[j] = row
+    return chosen

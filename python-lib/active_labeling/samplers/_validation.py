@@ -1,0 +1,175 @@
+"""Input checks at the samplers' public boundary, and the one random-state helper.
+
+Checks run once, where data enters a sampler; the internal helpers trust their inputs.
+Every message names the parameter and, for data, the row and column at fault.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from active_labeling.errors import BatchSizeWarning, InputError
+
+
+def as_generator(random_state) -> np.random.Generator:
+    """Turn ``None``, an int, a ``Generator`` or a ``RandomState`` into a ``Generator``.
+
+    A ``Generator`` is used as is (its state advances); an int always gives the same stream.
+    """
+    if random_state is None or isinstance(random_state, numbers.Integral | np.integer):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    raise InputError(
+        f"random_state must be None, an int or a numpy Generator, got {random_state!r}"
+    )
+
+
+def seed_from(rng: np.random.Generator) -> int:
+    """An int seed drawn from ``rng``, for scikit-learn estimators that want one."""
+    return int(rng.integers(np.iinfo(np.int32).max))
+
+
+def check_batch_size(batch_size) -> int:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral | np.integer)
+        or batch_size < 1
+    ):
+        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def effective_batch_size(batch_size, n_pool: int, name: str) -> int:
+    """The batch size to use on a pool of ``n_pool`` rows, warning when it is cut."""
+    batch_size = check_batch_size(batch_size)
+    if batch_size > n_pool:
+        warnings.warn(
+            f"{name}: batch_size={batch_size} is larger than the pool ({n_pool} rows); "
+            "the whole pool is returned",
+            BatchSizeWarning,
+            stacklevel=3,
+        )
+        return n_pool
+    return batch_size
+
+
+def _column_name(X, j: int):
+    columns = getattr(X, "columns", None)
+    return repr(str(columns[j])) if columns is not None else str(j)
+
+
+def _raise_first_non_finite(values: np.ndarray, X, what: str, row_offset: int) -> None:
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad)
+    i, j = int(rows[0]), int(cols[0])
+    raise InputError(
+        f"{what} has a non-finite value ({values[i, j]}) at row {i + row_offset}, "
+        f"column {_column_name(X, j)}; remove or impute it before sampling"
+    )
+
+
+def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=False):
+    """Validate a feature matrix and return it as a 2-D float array.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n, d)
+        Numeric features.
+    what : str
+        How to name ``X`` in messages.
+    row_offset : int
+        Added to row numbers in messages (the position of a chunk in a streamed pool).
+    allow_empty : bool
+        Whether zero rows is acceptable (a labeled set may be empty; a pool may not).
+    """
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} must be numeric: {exc}") from None
+    if values.ndim == 1:
+        raise InputError(
+            f"{what} must be 2-D (rows x features), got a 1-D array of {values.shape[0]} values; "
+            "reshape a single feature with X.reshape(-1, 1)"
+        )
+    if values.ndim != 2:
+        raise InputError(f"{what} must be 2-D (rows x features), got shape {values.shape}")
+    if values.shape[0] == 0 and not allow_empty:
+        raise InputError(f"{what} is empty: there is nothing to sample from")
+    if values.shape[1] == 0:
+        raise InputError(f"{what} has no feature column")
+    # O(1) memory fast path: a finite sum means every value is finite; an infinite sum
+    # may also come from overflow, so only then look for the culprit.
+    if values.size and not np.isfinite(values.sum()):
+        _raise_first_non_finite(values, X, what, row_offset)
+    return values
+
+
+def check_model_input(X, what: str = "pool X", *, row_offset: int = 0):
+    """Validate input for a model-based sampler.
+
+    A pandas DataFrame goes to the model unchanged: its own preprocessing owns missing
+    values and categorical columns. Anything else must be a finite numeric matrix.
+    """
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        if len(X) == 0:
+            raise InputError(f"{what} is empty: there is nothing to sample from")
+        return X
+    return check_features(X, what, row_offset=row_offset)
+
+
+def n_rows(X) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def is_chunk_stream(X) -> bool:
+    """Whether ``X`` is a stream of chunks rather than one matrix.
+
+    Iterators and generators are streams; arrays, lists and DataFrames are matrices.
+    """
+    return isinstance(X, Iterator) or isinstance(X, PoolChunks)
+
+
+class PoolChunks(Iterable):
+    """Mark an iterable of chunks (arrays or DataFrames) as a streamed pool.
+
+    A generator is recognised as a stream on its own; wrap a list of arrays in
+    ``PoolChunks`` so that it is not taken for one matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chunks = PoolChunks([np.zeros((2, 3)), np.ones((1, 3))])
+    >>> [c.shape[0] for c in chunks]
+    [2, 1]
+    """
+
+    def __init__(self, chunks: Iterable):
+        self.chunks = chunks
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+
+def iter_chunks(X, chunk_size: int):
+    """Split one matrix into row chunks (views, no copy) for streamed scoring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [c.shape for c in iter_chunks(np.zeros((5, 2)), 2)]
+    [(2, 2), (2, 2), (1, 2)]
+    """
+    chunk_size = check_batch_size(chunk_size)
+    n = n_rows(X)
+    take = X.iloc if hasattr(X, "iloc") else X
+    for start in range(0, n, chunk_size):
+        yield take[start : start + chunk_size]

@@ -1,0 +1,83 @@
+"""Core-set sampling by k-center greedy (Sener and Savarese 2018, "Active Learning for
+Convolutional Neural Networks: A Core-Set Approach", Algorithm 1).
+
+Each pick is the pool row farthest from everything labeled or picked so far, which
+minimises the radius of the balls that cover the pool. Memory is O(n): one distance per
+pool row, updated in place; never an n x n matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from active_labeling.errors import InputError
+from active_labeling.samplers._geometry import (
+    min_squared_distances,
+    squared_distances_to,
+    squared_norms,
+)
+from active_labeling.samplers._validation import check_features, effective_batch_size
+from active_labeling.samplers.base import BaseSampler
+
+
+class KCenterGreedySampler(BaseSampler):
+    """Farthest-first traversal of the pool, starting from the labeled set.
+
+    Parameters
+    ----------
+    batch_size : int, default=10
+        How many rows to select.
+    random_state : None, int or numpy Generator, default=None
+        Picks the first row when nothing is labeled; otherwise unused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sampler = KCenterGreedySampler(batch_size=2).fit(np.array([[0.0, 0.0]]))
+    >>> sampler.select_samples(np.array([[1.0, 0], [5, 0], [-4, 0], [0.5, 0.5]]))
+    array([1, 2])
+    """
+
+    def __init__(self, batch_size: int = 10, *, random_state=None):
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def fit(self, X=None, y=None):
+        """Record the labeled points the traversal starts from.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_labeled, d), optional
+            Labeled features; none means the first pick is random.
+        y : ignored
+        """
+        self.labeled_ = (
+            np.empty((0, 0)) if X is None else check_features(X, "labeled X", allow_empty=True)
+        )
+        return self
+
+    def select_samples(self, X) -> np.ndarray:
+        """Positions of ``batch_size`` rows in farthest-first order."""
+        self._check_fitted("labeled_")
+        self._check_stream_unsupported(X)
+        X = check_features(X)
+        n = X.shape[0]
+        batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
+        labeled = self.labeled_
+        if labeled.size and labeled.shape[1] != X.shape[1]:
+            raise InputError(
+                f"pool X has {X.shape[1]} features but the labeled X had {labeled.shape[1]}"
+            )
+        norms = squared_norms(X)
+        nearest = min_squared_distances(X, labeled, norms) if labeled.size else None
+        chosen = np.empty(batch_size, dtype=np.intp)
+        for j in range(batch_size):
+            if nearest is None:
+                i = int(self._rng().integers(n))
+                nearest = np.full(n, np.inf)
+            else:
+                i = int(np.argmax(nearest))  # ties: the earliest row
+            chosen[j] = i
+            np.minimum(nearest, squared_distances_to(X, X[i], norms), out=nearest)
+            nearest[i] = -1.0  # never picked twice, even among duplicates at distance 0
+        return chosen

@@ -1,0 +1,42 @@
+"""Random sampling: the baseline every strategy must beat, and an honest one.
+
+Each row gets a uniform random key and the ``batch_size`` largest keys win, so the pool can
+be streamed and the same seed selects the same rows whether the pool comes whole or in
+chunks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from active_labeling.samplers.base import ScoredSampler
+
+
+class RandomSampler(ScoredSampler):
+    """Select rows uniformly at random, without replacement.
+
+    Parameters
+    ----------
+    batch_size : int, default=10
+        How many rows to select.
+    random_state : None, int or numpy Generator, default=None
+        Seed of the draw; an int gives the same selection every time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sampler = RandomSampler(batch_size=3, random_state=0)
+    >>> picked = sampler.fit().select_samples(np.zeros((100, 2)))
+    >>> picked.shape, len(set(picked.tolist()))
+    ((3,), 3)
+    >>> np.array_equal(picked, RandomSampler(batch_size=3, random_state=0).select_samples(
+    ...     np.zeros((100, 2))))
+    True
+    """
+
+    def __init__(self, batch_size: int = 10, *, random_state=None):
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def _score_chunk(self, X, rng) -> np.ndarray:
+        return rng.random(X.shape[0])
