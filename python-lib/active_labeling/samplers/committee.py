@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from active_labeling.errors import InputError
+from active_labeling.errors import InputError, NotFittedError
 from active_labeling.samplers._validation import check_model_input, seed_from
 from active_labeling.samplers.base import (
     ModelBasedMixin,
@@ -137,6 +137,11 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
             if not committee:
                 raise InputError(
                     "CommitteeSampler with prefit=True needs a list of fitted classifiers"
+                )
+            unfitted = [i for i, m in enumerate(members) if not hasattr(m, "classes_")]
+            if unfitted:
+                raise NotFittedError(
+                    f"prefit=True but committee member {unfitted[0]} is not fitted"
                 )
             self.members_ = members
         elif committee:
