@@ -11,7 +11,8 @@ from sklearn.base import clone
 
 from active_labeling import samplers
 from active_labeling.errors import BatchSizeWarning, InputError, NotFittedError
-from conftest import SAMPLER_FACTORIES
+
+from sampler_factories import SAMPLER_FACTORIES
 
 ALL = list(SAMPLER_FACTORIES)
 
@@ -137,9 +138,7 @@ def test_numeric_dataframe_pool_is_accepted(name, problem):
     np.testing.assert_array_equal(from_frame, from_array)
 
 
-MODEL_BASED = [
-    name for name in ALL if "classifier" in SAMPLER_FACTORIES[name](1, 0).get_params()
-]
+MODEL_BASED = [name for name in ALL if "classifier" in SAMPLER_FACTORIES[name](1, 0).get_params()]
 
 
 @pytest.mark.parametrize("name", MODEL_BASED)

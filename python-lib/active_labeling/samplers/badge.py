@@ -136,7 +136,9 @@ class BADGESampler(ModelBasedMixin, BaseSampler):
     4
     """
 
-    def __init__(self, classifier, batch_size: int = 10, *, prefit: bool = False, random_state=None):
+    def __init__(
+        self, classifier, batch_size: int = 10, *, prefit: bool = False, random_state=None
+    ):
         self.classifier = classifier
         self.batch_size = batch_size
         self.prefit = prefit

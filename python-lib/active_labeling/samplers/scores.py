@@ -34,8 +34,9 @@ def check_proba(proba, what: str = "proba") -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{what} row {i} sums to {row_sums[i]!r}, not 1 (tolerance {ROW_SUM_TOLERANCE}): "
-            "pass class probabilities, such as the output of predict_proba"
+            f"{what} row {i} sums to {float(row_sums[i])!r}, not 1 "
+            f"(tolerance {ROW_SUM_TOLERANCE}): pass class probabilities, such as the output "
+            "of predict_proba"
         )
     if proba.size and proba.min() < 0:
         i = int(np.flatnonzero((proba < 0).any(axis=1))[0])
