@@ -1,0 +1,107 @@
+"""Strategies by name: how recipes, the experiment harness and the CLI build a sampler.
+
+A name maps to a sampler class; ``make_sampler`` wires it to an already fitted classifier
+(``prefit=True``), except the committee, which fits its own members on the labeled data.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from sklearn.base import clone
+
+from active_labeling.errors import InputError
+from active_labeling.samplers.badge import BADGESampler
+from active_labeling.samplers.base import BaseSampler
+from active_labeling.samplers.clustering import (
+    IWKMeansSampler,
+    KMeansSampler,
+    MiniBatchKMeansSampler,
+    WKMeansSampler,
+)
+from active_labeling.samplers.committee import CommitteeSampler
+from active_labeling.samplers.kcenter import KCenterGreedySampler
+from active_labeling.samplers.random import RandomSampler
+from active_labeling.samplers.typiclust import TypiClustSampler
+from active_labeling.samplers.uncertainty import (
+    EntropySampler,
+    LeastConfidenceSampler,
+    MarginSampler,
+)
+
+STRATEGIES: dict[str, type[BaseSampler]] = {
+    "random": RandomSampler,
+    "least_confidence": LeastConfidenceSampler,
+    "margin": MarginSampler,
+    "entropy": EntropySampler,
+    "kmeans": KMeansSampler,
+    "minibatch_kmeans": MiniBatchKMeansSampler,
+    "kcenter": KCenterGreedySampler,
+    "wkmeans": WKMeansSampler,
+    "iwkmeans": IWKMeansSampler,
+    "committee": CommitteeSampler,
+    "badge": BADGESampler,
+    "typiclust": TypiClustSampler,
+}
+
+
+def needs_classifier(strategy: str) -> bool:
+    """Whether the strategy reads a model's probabilities."""
+    return "classifier" in inspect.signature(_strategy_class(strategy)).parameters
+
+
+def _strategy_class(strategy: str) -> type[BaseSampler]:
+    try:
+        return STRATEGIES[strategy]
+    except KeyError:
+        raise InputError(
+            f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
+        ) from None
+
+
+def make_sampler(
+    strategy: str,
+    *,
+    classifier=None,
+    batch_size: int = 10,
+    random_state=None,
+    **params,
+) -> BaseSampler:
+    """Build the sampler called ``strategy``.
+
+    Parameters
+    ----------
+    strategy : str
+        One of ``STRATEGIES``.
+    classifier : estimator with ``predict_proba``, optional
+        A fitted model, for the strategies that use one. The committee fits clones of it.
+    batch_size : int, default=10
+        How many rows to select.
+    random_state : None, int or numpy Generator
+        Passed to strategies that draw randomness.
+    **params
+        Further constructor parameters of the strategy (``beta``, ``method``...).
+
+    Examples
+    --------
+    >>> make_sampler("kcenter", batch_size=5)
+    KCenterGreedySampler(batch_size=5)
+    """
+    cls = _strategy_class(strategy)
+    accepted = inspect.signature(cls).parameters
+    unknown = set(params) - set(accepted)
+    if unknown:
+        raise InputError(
+            f"strategy {strategy!r} has no parameter {sorted(unknown)[0]!r}; "
+            f"it takes {', '.join(p for p in accepted if p != 'classifier')}"
+        )
+    kwargs = dict(params, batch_size=batch_size)
+    if "random_state" in accepted:
+        kwargs["random_state"] = random_state
+    if "classifier" in accepted:
+        if classifier is None:
+            raise InputError(f"strategy {strategy!r} needs a classifier")
+        if cls is CommitteeSampler:
+            return cls(clone(classifier), **kwargs)
+        return cls(classifier, prefit=True, **kwargs)
+    return cls(**kwargs)
