@@ -35,7 +35,7 @@ SAMPLER_FACTORIES = {
     ),
     "BADGESampler": lambda b, rs: samplers.BADGESampler(_lr(), b, random_state=rs),
     "BADGESampler[mlp]": lambda b, rs: samplers.BADGESampler(
-        MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0),
+        MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=500, random_state=0),
         b,
         random_state=rs,
     ),

@@ -25,5 +25,5 @@ def test_plugin_descriptor_matches_the_package():
 
 
 def test_top_level_layout():
-    for path in ["plugin.json", "pyproject.toml", "python-lib/active_labeling", "tests", "bench"]:
+    for path in ["plugin.json", "pyproject.toml", "python-lib/active_labeling", "tests"]:
         assert (ROOT / path).exists(), path
