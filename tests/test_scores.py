@@ -70,7 +70,7 @@ def test_zero_probabilities_give_no_nan(score):
 
 
 @pytest.mark.parametrize("score", SCORES)
-@pytest.mark.parametrize("k", [2, 3, 10])
+@pytest.mark.parametrize("k", [2, 3, 10, 50])
 def test_scores_stay_in_unit_interval(score, k):
     proba = np.random.default_rng(k).dirichlet(np.full(k, 0.3), size=2000)
     values = score(proba)
@@ -115,3 +115,11 @@ def test_nan_and_negative_probabilities_are_refused(score):
 def test_a_vector_is_not_a_probability_matrix(score):
     with pytest.raises(InputError, match="2-D"):
         score(np.array([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("k", [2, 3, 7, 32, 33, 100])
+def test_scores_match_a_sorting_reference_for_any_class_count(k):
+    proba = np.random.default_rng(k).dirichlet(np.full(k, 0.5), size=300)
+    ordered = np.sort(proba, axis=1)[:, ::-1]
+    np.testing.assert_allclose(least_confidence(proba), 1 - ordered[:, 0])
+    np.testing.assert_allclose(margin(proba), 1 - (ordered[:, 0] - ordered[:, 1]), atol=1e-12)
