@@ -23,26 +23,28 @@ def min_squared_distances(
 ) -> np.ndarray:
     """For each row of ``X``, the squared distance to its nearest row of ``C``.
 
-    Memory: the result plus one block of ``BLOCK_ROWS x len(C)`` floats (``C`` is also cut
-    in blocks when it is large).
+    ``|x - c|^2 = |x|^2 + (|c|^2 - 2 x.c)``: the bracket comes out of one matrix product
+    of ``[x, 1]`` with ``[-2 c, |c|^2]``, its minimum over ``C`` is taken block by block,
+    and ``|x|^2`` is added once at the end. Memory: the result plus one block of
+    ``BLOCK_ROWS x CENTER_BLOCK`` floats.
     """
-    n = X.shape[0]
+    n, d = X.shape
     out = np.full(n, np.inf)
     if C.shape[0] == 0:
         return out
     if X_norms is None:
         X_norms = squared_norms(X)
+    X_block = np.ones((min(BLOCK_ROWS, n), d + 1))
     for c_start in range(0, C.shape[0], CENTER_BLOCK):
         Cb = C[c_start : c_start + CENTER_BLOCK]
-        Cb_norms = squared_norms(Cb)
+        C_aug = np.vstack([-2.0 * Cb.T, squared_norms(Cb)[None, :]])
         for start in range(0, n, BLOCK_ROWS):
-            Xb = X[start : start + BLOCK_ROWS]
-            d2 = Xb @ Cb.T
-            d2 *= -2.0
-            d2 += X_norms[start : start + BLOCK_ROWS, None]
-            d2 += Cb_norms[None, :]
-            block = out[start : start + BLOCK_ROWS]
-            np.minimum(block, d2.min(axis=1), out=block)
+            rows = min(BLOCK_ROWS, n - start)
+            X_block[:rows, :d] = X[start : start + rows]
+            partial = (X_block[:rows] @ C_aug).min(axis=1)
+            block = out[start : start + rows]
+            np.minimum(block, partial, out=block)
+    out += X_norms
     np.maximum(out, 0.0, out=out)
     return out
 
