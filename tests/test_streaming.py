@@ -154,3 +154,20 @@ def test_two_step_sampler_keeps_only_its_candidates_while_streaming():
     best = sampler._stream(_generated_chunks(30, 500, 8), 20, keep_rows=True)
     assert best.n_seen == 15_000
     assert best.index.shape == (20,) and best.rows.shape == (20, 8)
+
+
+@pytest.mark.parametrize("name", SCORED)
+def test_select_with_scores_gives_the_selection_and_its_scores(name, problem):
+    pool = problem[2]
+    sampler = fitted(name, problem)
+    picked, scores = sampler.select_with_scores(iter_chunks(pool, 64))
+    np.testing.assert_array_equal(picked, fitted(name, problem).select_samples(pool))
+    assert scores.shape == picked.shape
+    if name != "RandomSampler":  # random keys are drawn afresh by score_samples
+        np.testing.assert_allclose(scores, sampler.score_samples(pool)[picked])
+
+
+@pytest.mark.parametrize("name", NOT_STREAMED)
+def test_unscored_samplers_give_no_scores(name, problem):
+    picked, scores = fitted(name, problem).select_with_scores(problem[2])
+    assert scores is None and picked.shape == (9,)

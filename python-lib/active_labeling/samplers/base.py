@@ -61,6 +61,14 @@ class BaseSampler(BaseEstimator):
     def select_samples(self, X) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def select_with_scores(self, X) -> tuple[np.ndarray, np.ndarray | None]:
+        """``select_samples(X)`` and the score of each selected row (None if unscored).
+
+        A queue stores the scores beside the ranks; samplers that rank without scoring
+        each row (k-center, k-means, BADGE, TypiClust) give None.
+        """
+        return self.select_samples(X), None
+
     def _rng(self) -> np.random.Generator:
         return as_generator(getattr(self, "random_state", None))
 
@@ -169,10 +177,14 @@ class ScoredSampler(BaseSampler):
         ndarray of int
             At most ``batch_size`` distinct positions; ties go to the earlier row.
         """
+        return self.select_with_scores(X)[0]
+
+    def select_with_scores(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``select_samples(X)`` and the scores of the selected rows, best first."""
         batch_size = check_batch_size(self.batch_size)
         best = self._stream(X, batch_size)
         effective_batch_size(batch_size, best.n_seen, type(self).__name__)
-        return best.index
+        return best.index, best.scores
 
 
 class ModelBasedMixin:

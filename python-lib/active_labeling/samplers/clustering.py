@@ -208,18 +208,26 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
 
     def select_samples(self, X) -> np.ndarray:
         """Positions of ``batch_size`` uncertain and diverse rows of the pool."""
+        return self.select_with_scores(X)[0]
+
+    def select_with_scores(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The selection and the uncertainty of each selected row, most uncertain first."""
         best, batch_size = self._candidates(X)
         if best.index.shape[0] <= batch_size:
-            return best.index
+            return best.index, best.scores
+        rows = self._representative_rows(best, batch_size)
+        # Best rank to the most uncertain representative (ties: earlier row).
+        order = np.lexsort((best.index[rows], -best.scores[rows]))
+        return best.index[rows[order]], best.scores[rows[order]]
+
+    def _representative_rows(self, best, batch_size: int) -> np.ndarray:
+        """Positions in the candidates of the row closest to each weighted k-means centroid."""
         weights = best.scores + _WEIGHT_FLOOR
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             km = KMeans(n_clusters=batch_size, n_init=1, random_state=seed_from(self._rng()))
             km.fit(best.rows, sample_weight=weights)
-        rows = closest_distinct_rows(best.rows, km.cluster_centers_)
-        # Best rank to the most uncertain representative (ties: earlier row).
-        order = np.lexsort((best.index[rows], -best.scores[rows]))
-        return best.index[rows[order]]
+        return closest_distinct_rows(best.rows, km.cluster_centers_)
 
 
 class IWKMeansSampler(WKMeansSampler):
@@ -296,12 +304,12 @@ class IWKMeansSampler(WKMeansSampler):
         )
         return self
 
-    def select_samples(self, X) -> np.ndarray:
-        """Positions of ``batch_size`` uncertain rows away from the labeled set."""
+    def _prepare(self) -> None:
+        super()._prepare()
         self._check_fitted("fixed_centroids_")
-        best, batch_size = self._candidates(X)
-        if best.index.shape[0] <= batch_size:
-            return best.index
+
+    def _representative_rows(self, best, batch_size: int) -> np.ndarray:
+        """The row closest to each free centroid of the incremental k-means."""
         fixed = self.fixed_centroids_
         if fixed.size and fixed.shape[1] != best.rows.shape[1]:
             raise InputError(
@@ -315,9 +323,7 @@ class IWKMeansSampler(WKMeansSampler):
             max_iter=self.max_iter,
             rng=self._rng(),
         )
-        rows = closest_distinct_rows(best.rows, centers)
-        order = np.lexsort((best.index[rows], -best.scores[rows]))
-        return best.index[rows[order]]
+        return closest_distinct_rows(best.rows, centers)
 
 
 def _incremental_kmeans(
