@@ -168,9 +168,9 @@ def test_incremental_wkmeans_without_labeled_points_is_a_weighted_kmeans():
 
 
 def test_unknown_uncertainty_name_is_refused():
-    sampler = WKMeansSampler(SigmoidOfFirstFeature(), 2, uncertainty="bogus", prefit=True).fit()
+    sampler = WKMeansSampler(SigmoidOfFirstFeature(), 2, uncertainty="bogus", prefit=True)
     with pytest.raises(InputError, match="bogus"):
-        sampler.select_samples(np.zeros((10, 2)))
+        sampler.fit()
 
 
 # --- committee ------------------------------------------------------------------------

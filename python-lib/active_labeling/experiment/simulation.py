@@ -2,11 +2,13 @@
 
 Start from a random labeled sample of the pool, then repeat: fit the model, measure it on
 the test set, let the strategy pick a batch among the unlabeled rows, reveal their labels.
-Everything random flows from one ``random_state``, so a run is replayable.
+Everything random flows from one ``random_state`` (the initial sample, every model's and
+every strategy's seed), so a run is replayable.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +16,8 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 
 from active_labeling.errors import InputError
-from active_labeling.samplers._validation import as_generator, seed_from
+from active_labeling.samplers._validation import as_generator, seed_estimator, seed_from
+from active_labeling.samplers.base import take_rows
 from active_labeling.samplers.registry import make_sampler, needs_classifier
 
 
@@ -107,11 +110,14 @@ def simulate_loop(
             f"pool of {n_pool} rows"
         )
     rng = as_generator(random_state)
+    y_pool = np.asarray(y_pool)
     labeled = np.zeros(n_pool, dtype=bool)
-    labeled[rng.choice(n_pool, size=initial_size, replace=False)] = True
-    curve = LearningCurve(strategy, random_state if isinstance(random_state, int) else None)
+    labeled[initial_sample(y_pool, initial_size, rng)] = True
+    seed = int(random_state) if isinstance(random_state, numbers.Integral) else None
+    curve = LearningCurve(strategy, seed)
     for round_ in range(n_rounds + 1):
-        fitted = clone(model).fit(X_pool[labeled], y_pool[labeled])
+        rows = np.flatnonzero(labeled)
+        fitted = seed_estimator(clone(model), rng).fit(take_rows(X_pool, rows), y_pool[rows])
         curve.n_labeled.append(int(labeled.sum()))
         curve.accuracy.append(float(accuracy_score(y_test, fitted.predict(X_test))))
         if round_ == n_rounds:
@@ -123,9 +129,23 @@ def simulate_loop(
             random_state=seed_from(rng),
             **(strategy_params or {}),
         )
-        sampler.fit(X_pool[labeled], y_pool[labeled])
+        sampler.fit(take_rows(X_pool, rows), y_pool[rows])
         unlabeled = np.flatnonzero(~labeled)
-        picked = unlabeled[sampler.select_samples(X_pool[unlabeled])]
+        picked = unlabeled[sampler.select_samples(take_rows(X_pool, unlabeled))]
         labeled[picked] = True
         curve.selected.append(picked)
     return curve
+
+
+def initial_sample(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` random positions holding at least two classes (when ``y`` has two).
+
+    A first model needs two classes; a uniform draw that hits only one is redrawn with one
+    row swapped for a row of another class.
+    """
+    picked = rng.choice(y.shape[0], size=size, replace=False)
+    if size >= 2 and np.unique(y[picked]).shape[0] < 2:
+        others = np.flatnonzero(y != y[picked[0]])
+        if others.size:
+            picked[-1] = rng.choice(others)
+    return picked

@@ -64,6 +64,9 @@ def closest_distinct_rows(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
     Returns one distinct row position per center (so at most ``len(X)`` centers).
     """
+    # Centred, the distance formula keeps its precision on columns with a large offset.
+    origin = X.mean(axis=0)
+    X, centers = X - origin, centers - origin
     X_norms = squared_norms(X)
     taken = np.zeros(X.shape[0], dtype=bool)
     chosen = np.empty(centers.shape[0], dtype=np.intp)

@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from active_labeling.errors import BatchSizeWarning, InputError
 
@@ -36,14 +38,30 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(np.iinfo(np.int32).max))
 
 
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer) or value < 1:
+        raise InputError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def check_batch_size(batch_size) -> int:
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral | np.integer)
-        or batch_size < 1
-    ):
-        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
+    return check_positive_int(batch_size, "batch_size")
+
+
+def seed_estimator(estimator, rng: np.random.Generator):
+    """Give every ``random_state`` parameter of ``estimator`` (nested ones too) a seed.
+
+    Pipelines and meta-estimators hide their steps' seeds as ``step__random_state``; all are
+    set, so that a seeded run is replayable whatever the model.
+    """
+    names = [
+        name
+        for name in estimator.get_params(deep=True)
+        if name == "random_state" or name.endswith("__random_state")
+    ]
+    if names:
+        estimator.set_params(**{name: seed_from(rng) for name in names})
+    return estimator
 
 
 def effective_batch_size(batch_size, n_pool: int, name: str) -> int:
@@ -65,16 +83,20 @@ def _column_name(X, j: int):
     return repr(str(columns[j])) if columns is not None else str(j)
 
 
-def _raise_first_non_finite(values: np.ndarray, X, what: str, row_offset: int) -> None:
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return
+def _raise_first(bad: np.ndarray, values, X, what: str, row_offset: int, kind=None) -> None:
     rows, cols = np.nonzero(bad)
     i, j = int(rows[0]), int(cols[0])
+    kind = kind or f"a non-finite value ({values[i, j]})"
     raise InputError(
-        f"{what} has a non-finite value ({values[i, j]}) at row {i + row_offset}, "
-        f"column {_column_name(X, j)}; remove or impute it before sampling"
+        f"{what} has {kind} at row {i + row_offset}, column {_column_name(X, j)}; "
+        "remove or impute it before sampling"
     )
+
+
+def _raise_first_non_finite(values: np.ndarray, X, what: str, row_offset: int) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        _raise_first(bad, values, X, what, row_offset)
 
 
 def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=False):
@@ -91,6 +113,11 @@ def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=
     allow_empty : bool
         Whether zero rows is acceptable (a labeled set may be empty; a pool may not).
     """
+    if sp.issparse(X):
+        raise InputError(
+            f"{what} is a sparse matrix; this sampler needs a dense numeric array "
+            "(convert it with .toarray(), or reduce it with TruncatedSVD first)"
+        )
     try:
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -116,14 +143,47 @@ def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=
 def check_model_input(X, what: str = "pool X", *, row_offset: int = 0):
     """Validate input for a model-based sampler.
 
-    A pandas DataFrame goes to the model unchanged: its own preprocessing owns missing
-    values and categorical columns. Anything else must be a finite numeric matrix.
+    A DataFrame, a Series, a sparse matrix or text goes to the model unchanged, since its
+    own preprocessing may impute missing values, encode categories or vectorize text; an
+    infinite number is still refused (no imputer handles it). Anything else must be a
+    finite numeric matrix.
     """
-    if hasattr(X, "columns") and hasattr(X, "iloc"):
+    if sp.issparse(X):
+        if X.shape[0] == 0:
+            raise InputError(f"{what} is empty: there is nothing to sample from")
+        if not np.isfinite(X.data).all():
+            raise InputError(f"{what} holds a non-finite value in its sparse data")
+        return X
+    if isinstance(X, pd.DataFrame | pd.Series):
         if len(X) == 0:
             raise InputError(f"{what} is empty: there is nothing to sample from")
+        frame = X.to_frame() if isinstance(X, pd.Series) else X
+        numeric = frame.select_dtypes("number")
+        if numeric.shape[1]:
+            values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(values).any():
+                _raise_first(np.isinf(values), values, numeric, what, row_offset)
         return X
+    if isinstance(X, list | tuple | np.ndarray):
+        array = np.asarray(X)
+        if array.dtype.kind in "OUS":  # text: the model vectorizes it
+            if array.shape[0] == 0:
+                raise InputError(f"{what} is empty: there is nothing to sample from")
+            return X
     return check_features(X, what, row_offset=row_offset)
+
+
+def explain_model_error(X, what: str = "pool X", *, row_offset: int = 0) -> None:
+    """After a model refused ``X``, raise an ``InputError`` naming its first missing value.
+
+    Returns quietly when ``X`` holds no missing value (the model's error stands then).
+    """
+    if isinstance(X, pd.Series):
+        X = X.to_frame()
+    if isinstance(X, pd.DataFrame):
+        missing = X.isna().to_numpy()
+        if missing.any():
+            _raise_first(missing, None, X, what, row_offset, "a missing value")
 
 
 def n_rows(X) -> int:
@@ -168,7 +228,7 @@ def iter_chunks(X, chunk_size: int):
     >>> [c.shape for c in iter_chunks(np.zeros((5, 2)), 2)]
     [(2, 2), (2, 2), (1, 2)]
     """
-    chunk_size = check_batch_size(chunk_size)
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     n = n_rows(X)
     take = X.iloc if hasattr(X, "iloc") else X
     for start in range(0, n, chunk_size):

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import Pipeline
 
 from active_labeling.errors import InputError, NotFittedError
 from active_labeling.samplers._validation import (
@@ -20,6 +22,7 @@ from active_labeling.samplers._validation import (
     check_features,
     check_model_input,
     effective_batch_size,
+    explain_model_error,
     is_chunk_stream,
     n_rows,
 )
@@ -101,14 +104,16 @@ class StreamedTopK:
         self.rows: np.ndarray | None = None
         self.n_seen = 0
 
-    def add(self, scores: np.ndarray, rows: np.ndarray | None = None) -> None:
+    def add(self, scores: np.ndarray, rows_of=None) -> None:
+        """Merge a chunk's scores; ``rows_of(positions)`` gives the features of its rows."""
         n = scores.shape[0]
         local = top_k(scores, self.k)
         index = np.concatenate([self.index, self.n_seen + local])
         merged_scores = np.concatenate([self.scores, scores[local]])
         best = top_k(merged_scores, self.k, index)
         if self.keep_rows:
-            stacked = rows[local] if self.rows is None else np.vstack([self.rows, rows[local]])
+            new_rows = rows_of(local)
+            stacked = new_rows if self.rows is None else np.vstack([self.rows, new_rows])
             self.rows = stacked[best]
         self.index, self.scores = index[best], merged_scores[best]
         self.n_seen += n
@@ -124,11 +129,19 @@ class ScoredSampler(BaseSampler):
     def _validate_chunk(self, X, row_offset: int):
         return check_features(X, row_offset=row_offset)
 
-    def _score_chunk(self, X, rng) -> np.ndarray:  # pragma: no cover - abstract
+    def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def _prepare(self) -> None:
         """Hook run before scoring (for example, the fitted check)."""
+
+    def _rows_getter(self, chunk, offset: int):
+        """A function giving the features of some rows of ``chunk``, for ``StreamedTopK``."""
+        return lambda rows: self._features(take_rows(chunk, rows), offset)
+
+    def _features(self, X, row_offset: int = 0) -> np.ndarray:
+        """The numeric features that samplers keeping rows measure distances on."""
+        return check_features(X, row_offset=row_offset)
 
     def score_samples(self, X) -> np.ndarray:
         """Score every row of the pool ``X``; higher means more worth labeling.
@@ -145,7 +158,7 @@ class ScoredSampler(BaseSampler):
         """
         self._check_stream_unsupported(X)
         self._prepare()
-        return self._score_chunk(self._validate_chunk(X, 0), self._rng())
+        return self._score_chunk(self._validate_chunk(X, 0), self._rng(), 0)
 
     def _stream(self, X, k: int, keep_rows: bool = False) -> StreamedTopK:
         """Score the pool (a matrix or a stream of chunks) keeping the top ``k``."""
@@ -156,9 +169,10 @@ class ScoredSampler(BaseSampler):
         for chunk in chunks:
             if n_rows(chunk) == 0:
                 continue
-            chunk = self._validate_chunk(chunk, best.n_seen)
-            scores = self._score_chunk(chunk, rng)
-            best.add(scores, check_features(chunk, row_offset=best.n_seen) if keep_rows else None)
+            offset = best.n_seen
+            chunk = self._validate_chunk(chunk, offset)
+            scores = self._score_chunk(chunk, rng, offset)
+            best.add(scores, self._rows_getter(chunk, offset) if keep_rows else None)
         if best.n_seen == 0:
             raise InputError("pool X is empty: there is nothing to sample from")
         return best
@@ -190,9 +204,16 @@ class ScoredSampler(BaseSampler):
 class ModelBasedMixin:
     """The seam to a classifier: anything with ``predict_proba``.
 
-    With ``prefit=True`` the classifier is used as given; otherwise ``fit`` fits a clone on
-    the labeled data, leaving the caller's object untouched.
+    With ``prefit=True`` the classifier is used as given (and ``clone`` keeps it, fitted);
+    otherwise ``fit`` fits a clone on the labeled data, leaving the caller's object untouched.
     """
+
+    def __sklearn_clone__(self):
+        if getattr(self, "prefit", False):
+            # A clone of a prefit sampler shares the fitted model: cloning the model would
+            # hand over an unfitted copy that fails at selection time.
+            return type(self)(**self.get_params(deep=False))
+        return super().__sklearn_clone__()
 
     def _check_classifier(self, classifier) -> None:
         if not hasattr(classifier, "predict_proba"):
@@ -201,18 +222,78 @@ class ModelBasedMixin:
                 f"got {type(classifier).__name__}"
             )
 
+    def _check_prefit(self, classifier, what: str = "the classifier") -> None:
+        if not hasattr(classifier, "classes_"):
+            raise NotFittedError(
+                f"{type(self).__name__}: prefit=True but {what} is not fitted (it has no "
+                "classes_); fit it first, or pass prefit=False"
+            )
+
+    def _fit_model(self, model, X, y):
+        """Fit ``model`` (a clone) on validated labeled data, with errors a user can act on."""
+        classes = np.unique(y)
+        if classes.shape[0] < 2:
+            raise InputError(
+                f"{type(self).__name__}: the labeled set holds a single class "
+                f"({classes[0]!r} x {len(y)}); a model needs at least 2 classes: label more, "
+                "or start with a model-free strategy (random, kmeans, kcenter, typiclust)"
+                if classes.shape[0]
+                else f"{type(self).__name__}: the labeled set is empty"
+            )
+        try:
+            return model.fit(X, y)
+        except ValueError:
+            explain_model_error(X, "labeled X")
+            raise
+
     def _fit_classifier(self, X, y):
         self._check_classifier(self.classifier)
         if self.prefit:
+            self._check_prefit(self.classifier)
             self.classifier_ = self.classifier
             return self
         X, y = check_labeled(X, y, model_input=True)
-        self.classifier_ = clone(self.classifier).fit(X, y)
+        self.classifier_ = self._fit_model(clone(self.classifier), X, y)
         return self
 
-    def _predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X, row_offset: int = 0) -> np.ndarray:
         self._check_fitted("classifier_")
-        return check_proba(self.classifier_.predict_proba(X), "the classifier's predict_proba")
+        return predict_proba(self.classifier_, X, row_offset)
+
+    def _features(self, X, row_offset: int = 0) -> np.ndarray:
+        """Features in the model's input space: after a Pipeline's preprocessing steps."""
+        model = getattr(self, "classifier_", None)
+        if isinstance(model, Pipeline) and len(model) > 1:
+            transformed = model[:-1].transform(X)
+            return np.asarray(transformed.toarray() if sp.issparse(transformed) else transformed)
+        return check_features(X, row_offset=row_offset)
+
+
+def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -> np.ndarray:
+    """``model.predict_proba(X)``, validated; a refusal over missing values names the cell."""
+    try:
+        proba = model.predict_proba(X)
+    except ValueError:
+        explain_model_error(X, row_offset=row_offset)
+        raise
+    return check_proba(proba, f"{what}'s predict_proba")
+
+
+def labeled_features(sampler, X) -> np.ndarray:
+    """The labeled points a diversity sampler records in ``fit`` (none if ``X`` is None)."""
+    if X is None:
+        return np.empty((0, 0))
+    if hasattr(sampler, "classifier_"):
+        check_model_input(X, "labeled X")
+        return sampler._features(X)
+    return check_features(X, "labeled X", allow_empty=True)
+
+
+def check_same_features(pool: np.ndarray, labeled: np.ndarray) -> None:
+    if labeled.size and labeled.shape[1] != pool.shape[1]:
+        raise InputError(
+            f"pool X has {pool.shape[1]} features but the labeled X had {labeled.shape[1]}"
+        )
 
 
 def check_labeled(X, y, *, model_input: bool = False):

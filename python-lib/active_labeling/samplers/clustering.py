@@ -18,7 +18,6 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from active_labeling.errors import InputError
 from active_labeling.samplers._geometry import (
     closest_distinct_rows,
     min_squared_distances,
@@ -27,10 +26,18 @@ from active_labeling.samplers._geometry import (
 from active_labeling.samplers._validation import (
     check_batch_size,
     check_features,
+    check_model_input,
+    check_positive_int,
     effective_batch_size,
     seed_from,
 )
-from active_labeling.samplers.base import BaseSampler, ModelBasedMixin, ScoredSampler
+from active_labeling.samplers.base import (
+    BaseSampler,
+    ModelBasedMixin,
+    ScoredSampler,
+    check_same_features,
+    labeled_features,
+)
 from active_labeling.samplers.scores import get_score_function
 
 #: Added to uncertainty weights so that a pool the model is sure about still clusters.
@@ -189,19 +196,22 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
 
     def fit(self, X=None, y=None):
         """Fit a clone of the classifier on the labeled data (or take it as is if prefit)."""
+        get_score_function(self.uncertainty)
         return self._fit_classifier(X, y)
 
     def _prepare(self) -> None:
         self._check_fitted("classifier_")
-        self._score = get_score_function(self.uncertainty)
 
-    def _score_chunk(self, X, rng) -> np.ndarray:
-        return self._score(self._predict_proba(X))
+    def _validate_chunk(self, X, row_offset: int):
+        return check_model_input(X, row_offset=row_offset)
+
+    def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
+        return get_score_function(self.uncertainty)(self._predict_proba(X, row_offset))
 
     def _candidates(self, X):
         """Stream the pool and keep the most uncertain rows with their features."""
         batch_size = check_batch_size(self.batch_size)
-        beta = check_batch_size(self.beta)
+        beta = check_positive_int(self.beta, "beta")
         best = self._stream(X, beta * batch_size, keep_rows=True)
         batch_size = effective_batch_size(batch_size, best.n_seen, type(self).__name__)
         return best, batch_size
@@ -298,10 +308,8 @@ class IWKMeansSampler(WKMeansSampler):
         y : array-like of shape (n_labeled,)
             Their labels; optional with ``prefit``.
         """
-        self._fit_classifier(X, y)
-        self.fixed_centroids_ = (
-            np.empty((0, 0)) if X is None else check_features(X, "labeled X", allow_empty=True)
-        )
+        super().fit(X, y)
+        self.fixed_centroids_ = labeled_features(self, X)
         return self
 
     def _prepare(self) -> None:
@@ -311,10 +319,7 @@ class IWKMeansSampler(WKMeansSampler):
     def _representative_rows(self, best, batch_size: int) -> np.ndarray:
         """The row closest to each free centroid of the incremental k-means."""
         fixed = self.fixed_centroids_
-        if fixed.size and fixed.shape[1] != best.rows.shape[1]:
-            raise InputError(
-                f"pool X has {best.rows.shape[1]} features but the labeled X had {fixed.shape[1]}"
-            )
+        check_same_features(best.rows, fixed)
         centers = _incremental_kmeans(
             best.rows,
             best.scores + _WEIGHT_FLOOR,
@@ -340,6 +345,10 @@ def _incremental_kmeans(
     Returns the ``n_clusters`` free centroids. Initialisation is weighted k-means++ that
     counts the fixed centroids as already chosen, so seeds start far from labeled points.
     """
+    # Centred, the distance formula keeps its precision on columns with a large offset.
+    origin = X.mean(axis=0)
+    X = X - origin
+    fixed = fixed - origin if fixed.size else fixed
     X_norms = squared_norms(X)
     d2_fixed = min_squared_distances(X, fixed, X_norms) if fixed.size else np.full(len(X), np.inf)
 
@@ -367,4 +376,4 @@ def _incremental_kmeans(
             w = weights[members]
             if w.sum() > 0:
                 centers[j] = (X[members] * w[:, None]).sum(axis=0) / w.sum()
-    return centers
+    return centers + origin

@@ -10,15 +10,16 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from active_labeling.errors import InputError, NotFittedError
-from active_labeling.samplers._validation import check_model_input, seed_from
+from active_labeling.errors import InputError
+from active_labeling.samplers._validation import check_model_input, n_rows, seed_estimator
 from active_labeling.samplers.base import (
     ModelBasedMixin,
     ScoredSampler,
     check_labeled,
+    predict_proba,
     take_rows,
 )
-from active_labeling.samplers.scores import check_proba, entropy
+from active_labeling.samplers.scores import entropy
 
 METHODS = ("vote_entropy", "kl_divergence")
 
@@ -84,7 +85,9 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
     method : {"vote_entropy", "kl_divergence"}, default="vote_entropy"
         The disagreement measure.
     n_members : int, default=5
-        Committee size when ``classifier`` is a single estimator.
+        Committee size when ``classifier`` is a single estimator (at least 2). Each member's
+        ``random_state`` parameters, nested ones included, are seeded from ``random_state``;
+        members given as a list keep their own.
     prefit : bool, default=False
         The list of classifiers is already fitted (requires a list).
     random_state : None, int or numpy Generator, default=None
@@ -133,32 +136,32 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
         members = list(self.classifier) if committee else [self.classifier]
         for member in members:
             self._check_classifier(member)
+        size = len(members) if committee else self.n_members
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise InputError(
+                f"a committee needs at least 2 members, got {size!r}: disagreement of one "
+                "model with itself is always 0"
+            )
         if self.prefit:
             if not committee:
                 raise InputError(
                     "CommitteeSampler with prefit=True needs a list of fitted classifiers"
                 )
-            unfitted = [i for i, m in enumerate(members) if not hasattr(m, "classes_")]
-            if unfitted:
-                raise NotFittedError(
-                    f"prefit=True but committee member {unfitted[0]} is not fitted"
-                )
+            for i, member in enumerate(members):
+                self._check_prefit(member, f"committee member {i}")
             self.members_ = members
         elif committee:
+            # Members given as a list keep their own seeds: set random_state on each.
             X, y = check_labeled(X, y, model_input=True)
-            self.members_ = [clone(member).fit(X, y) for member in members]
+            self.members_ = [self._fit_model(clone(member), X, y) for member in members]
         else:
             X, y = check_labeled(X, y, model_input=True)
-            if self.n_members < 1:
-                raise InputError(f"n_members must be at least 1, got {self.n_members!r}")
             rng = self._rng()
             self.members_ = []
             for _ in range(self.n_members):
                 rows = _bootstrap_with_every_class(y, rng)
-                member = clone(self.classifier)
-                if "random_state" in member.get_params():
-                    member.set_params(random_state=seed_from(rng))
-                self.members_.append(member.fit(take_rows(X, rows), y[rows]))
+                member = seed_estimator(clone(self.classifier), rng)
+                self.members_.append(self._fit_model(member, take_rows(X, rows), y[rows]))
         self.classes_ = np.unique(np.concatenate([m.classes_ for m in self.members_]))
         return self
 
@@ -168,18 +171,17 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
     def _validate_chunk(self, X, row_offset: int):
         return check_model_input(X, row_offset=row_offset)
 
-    def member_proba(self, X) -> np.ndarray:
+    def member_proba(self, X, row_offset: int = 0) -> np.ndarray:
         """Each member's probabilities over ``classes_``: shape (m, n, k)."""
         self._check_fitted("members_")
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
-        out = np.zeros((len(self.members_), n, len(self.classes_)))
+        out = np.zeros((len(self.members_), n_rows(X), len(self.classes_)))
         for i, member in enumerate(self.members_):
-            proba = check_proba(member.predict_proba(X), f"committee member {i}'s predict_proba")
+            proba = predict_proba(member, X, row_offset, f"committee member {i}")
             out[i][:, np.searchsorted(self.classes_, member.classes_)] = proba
         return out
 
-    def _score_chunk(self, X, rng) -> np.ndarray:
-        return _DISAGREEMENT[self.method](self.member_proba(X))
+    def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
+        return _DISAGREEMENT[self.method](self.member_proba(X, row_offset))
 
 
 def _bootstrap_with_every_class(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,23 +1,22 @@
 """Core-set sampling by k-center greedy (Sener and Savarese 2018, "Active Learning for
 Convolutional Neural Networks: A Core-Set Approach", Algorithm 1).
 
-Each pick is the pool row farthest from everything labeled or picked so far, which
-minimises the radius of the balls that cover the pool. Memory is O(n): one distance per
-pool row, updated in place; never an n x n matrix.
+Each pick is the pool row farthest from everything labeled or picked so far: a
+2-approximation of the smallest radius of balls around the picks that cover the pool.
+Memory is O(n): one distance per pool row, updated in place; never an n x n matrix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from active_labeling.errors import InputError
 from active_labeling.samplers._geometry import (
     min_squared_distances,
     squared_distances_to,
     squared_norms,
 )
 from active_labeling.samplers._validation import check_features, effective_batch_size
-from active_labeling.samplers.base import BaseSampler
+from active_labeling.samplers.base import BaseSampler, check_same_features, labeled_features
 
 
 class KCenterGreedySampler(BaseSampler):
@@ -51,9 +50,7 @@ class KCenterGreedySampler(BaseSampler):
             Labeled features; none means the first pick is random.
         y : ignored
         """
-        self.labeled_ = (
-            np.empty((0, 0)) if X is None else check_features(X, "labeled X", allow_empty=True)
-        )
+        self.labeled_ = labeled_features(self, X)
         return self
 
     def select_samples(self, X) -> np.ndarray:
@@ -64,10 +61,12 @@ class KCenterGreedySampler(BaseSampler):
         n = X.shape[0]
         batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
         labeled = self.labeled_
-        if labeled.size and labeled.shape[1] != X.shape[1]:
-            raise InputError(
-                f"pool X has {X.shape[1]} features but the labeled X had {labeled.shape[1]}"
-            )
+        check_same_features(X, labeled)
+        # Centred, |x|^2 + |c|^2 - 2 x.c keeps its precision on columns with a large offset
+        # (ids, timestamps); distances do not change.
+        center = X.mean(axis=0)
+        X = X - center
+        labeled = labeled - center if labeled.size else labeled
         norms = squared_norms(X)
         nearest = min_squared_distances(X, labeled, norms) if labeled.size else None
         chosen = np.empty(batch_size, dtype=np.intp)

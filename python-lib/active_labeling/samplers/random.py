@@ -38,5 +38,5 @@ class RandomSampler(ScoredSampler):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _score_chunk(self, X, rng) -> np.ndarray:
+    def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
         return rng.random(X.shape[0])

@@ -103,5 +103,6 @@ def make_sampler(
             raise InputError(f"strategy {strategy!r} needs a classifier")
         if cls is CommitteeSampler:
             return cls(clone(classifier), **kwargs)
-        return cls(classifier, prefit=True, **kwargs)
+        kwargs.setdefault("prefit", True)
+        return cls(classifier, **kwargs)
     return cls(**kwargs)

@@ -16,9 +16,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 
-from active_labeling.errors import InputError
 from active_labeling.samplers._validation import check_features, effective_batch_size, seed_from
-from active_labeling.samplers.base import BaseSampler
+from active_labeling.samplers.base import BaseSampler, check_same_features, labeled_features
 
 #: Above this many rows, clustering uses mini-batch k-means, as the authors do.
 _FULL_KMEANS_MAX_ROWS = 50_000
@@ -89,9 +88,7 @@ class TypiClustSampler(BaseSampler):
         X : array-like of shape (n_labeled, d), optional
         y : ignored
         """
-        self.labeled_ = (
-            np.empty((0, 0)) if X is None else check_features(X, "labeled X", allow_empty=True)
-        )
+        self.labeled_ = labeled_features(self, X)
         return self
 
     def select_samples(self, X) -> np.ndarray:
@@ -102,10 +99,7 @@ class TypiClustSampler(BaseSampler):
         n = X.shape[0]
         batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
         labeled = self.labeled_
-        if labeled.size and labeled.shape[1] != X.shape[1]:
-            raise InputError(
-                f"pool X has {X.shape[1]} features but the labeled X had {labeled.shape[1]}"
-            )
+        check_same_features(X, labeled)
         data = np.vstack([X, labeled]) if labeled.size else X
         n_clusters = max(1, min(len(labeled) + batch_size, self.max_clusters, n))
         seed = seed_from(self._rng())

@@ -42,8 +42,8 @@ class _UncertaintySampler(ModelBasedMixin, ScoredSampler):
     def _validate_chunk(self, X, row_offset: int):
         return check_model_input(X, row_offset=row_offset)
 
-    def _score_chunk(self, X, rng) -> np.ndarray:
-        return type(self)._score_function(self._predict_proba(X))
+    def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
+        return type(self)._score_function(self._predict_proba(X, row_offset))
 
 
 class LeastConfidenceSampler(_UncertaintySampler):
