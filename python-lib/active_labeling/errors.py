@@ -20,3 +20,7 @@ class NotFittedError(ActiveLabelingError, AttributeError):
 
 class BatchSizeWarning(UserWarning):
     """The batch asked for is larger than the pool; the whole pool is returned."""
+
+
+class StoreLockedError(ActiveLabelingError):
+    """Another process holds the project store for writing."""

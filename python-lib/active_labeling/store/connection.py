@@ -1,0 +1,64 @@
+"""Opening the project store: one DuckDB file, one writing process at a time.
+
+DuckDB lets a single process open a file for writing. When another process holds it, the
+error here says so plainly, so the user can stop that process or go through its server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from active_labeling.errors import InputError, StoreLockedError
+from active_labeling.store.schema import DDL, SCHEMA_VERSION
+
+
+def _locked_message(path: Path, exc: Exception) -> str:
+    pid = re.search(r"PID (\d+)", str(exc))
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return (
+        f"the store {path} is in use by {holder}; stop it, or run this command through the "
+        "running server (`active-labeling serve` owns the store while it runs)"
+    )
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store at ``path``, creating its tables if needed (unless read-only)."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise InputError(f"no store at {path}: run `active-labeling init` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreLockedError(_locked_message(path, exc)) from None
+        raise InputError(f"cannot open the store {path}: {exc}") from None
+    con.execute("SET preserve_insertion_order = true")
+    if not read_only:
+        for statement in DDL:
+            con.execute(statement)
+        con.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block in one transaction: all of it is committed, or none of it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def quote_identifier(name: str) -> str:
+    """A SQL identifier, quoted so that any column name is safe."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,177 @@
+"""Label events: append-only. Every action is a new row; the current label is a view.
+
+Nothing here updates or deletes an event. Undo is an ``undone`` event, relabeling is a new
+``labeled`` event; the latest event of an item decides its current state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from active_labeling.errors import InputError
+from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.datasets import copy_query_to_file, require_dataset, stage_file
+
+STATUSES = ("labeled", "skipped", "undone")
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """One labeling action, as written to ``label_events``."""
+
+    dataset: str
+    item_id: str
+    status: str
+    annotator: str
+    label: str | None = None
+    session: str | None = None
+    comment: str | None = None
+    lead_time_ms: int | None = None
+    model_version: str | None = None
+    queue_score: float | None = None
+
+
+_EVENT_COLUMNS = (
+    "dataset, item_id, label, status, annotator, session, comment, lead_time_ms, "
+    "model_version, queue_score"
+)
+
+
+def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[LabelEvent]) -> list[int]:
+    """Append events in one transaction; returns their event ids."""
+    rows = []
+    for event in events:
+        if event.status not in STATUSES:
+            raise InputError(f"status must be one of {STATUSES}, got {event.status!r}")
+        if event.status == "labeled" and event.label is None:
+            raise InputError(f"item {event.item_id!r}: a 'labeled' event needs a label")
+        rows.append(
+            [
+                event.dataset,
+                event.item_id,
+                event.label,
+                event.status,
+                event.annotator,
+                event.session,
+                event.comment,
+                event.lead_time_ms,
+                event.model_version,
+                event.queue_score,
+            ]
+        )
+    ids = []
+    with transaction(con):
+        for row in rows:
+            ids.append(
+                con.execute(
+                    f"INSERT INTO label_events ({_EVENT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+                    row,
+                ).fetchone()[0]
+            )
+    return ids
+
+
+def import_labels(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    path: Path | str,
+    *,
+    id_column: str = "id",
+    label_column: str = "label",
+    classes: list[str] | None = None,
+    annotator: str = "import",
+    encoding: str = "utf-8",
+) -> int:
+    """Load existing labels (one id and one label per row) as ``labeled`` events.
+
+    Every id must belong to ``dataset`` and appear once; every label must be one of
+    ``classes`` when they are given. One transaction: on any error, nothing is written.
+    Returns the number of events appended.
+    """
+    relation = require_dataset(con, dataset)
+    staging = quote_identifier("_staging_labels")
+    with transaction(con):
+        staged = stage_file(con, path, staging, encoding=encoding)
+        for column in (id_column, label_column):
+            if column not in staged.columns:
+                raise InputError(
+                    f"{staged.path}: no column {column!r}; the columns are "
+                    f"{', '.join(staged.columns)} (choose them with --id-column/--label-column)"
+                )
+        ident, label = quote_identifier(id_column), quote_identifier(label_column)
+        bad = con.execute(
+            f"SELECT _row, {ident} FROM {staging} WHERE {ident} IS NULL OR {label} IS NULL "
+            "ORDER BY _row LIMIT 1"
+        ).fetchone()
+        if bad:
+            what = "id" if bad[1] is None else "label"
+            raise InputError(f"{staged.path} row {bad[0]}: the {what} is empty")
+        twice = con.execute(
+            f"SELECT CAST({ident} AS VARCHAR), _row FROM {staging} "
+            f"QUALIFY row_number() OVER (PARTITION BY CAST({ident} AS VARCHAR) ORDER BY _row) = 2 "
+            "ORDER BY _row LIMIT 1"
+        ).fetchone()
+        if twice:
+            raise InputError(
+                f"{staged.path} row {twice[1]}: id {twice[0]!r} was already given a label above"
+            )
+        unknown = con.execute(
+            f"SELECT s._row, CAST(s.{ident} AS VARCHAR) FROM {staging} s "
+            f"ANTI JOIN {relation} d ON d.item_id = CAST(s.{ident} AS VARCHAR) "
+            "ORDER BY s._row LIMIT 1"
+        ).fetchone()
+        if unknown:
+            raise InputError(
+                f"{staged.path} row {unknown[0]}: id {unknown[1]!r} is not an item of dataset "
+                f"{dataset!r}"
+            )
+        if classes:
+            outside = con.execute(
+                f"SELECT _row, CAST({label} AS VARCHAR) FROM {staging} "
+                f"WHERE CAST({label} AS VARCHAR) NOT IN (SELECT unnest(?::VARCHAR[])) "
+                "ORDER BY _row LIMIT 1",
+                [list(classes)],
+            ).fetchone()
+            if outside:
+                raise InputError(
+                    f"{staged.path} row {outside[0]}: label {outside[1]!r} is not one of the "
+                    f"project's classes ({', '.join(classes)})"
+                )
+        con.execute(
+            f"INSERT INTO label_events (dataset, item_id, label, status, annotator, session) "
+            f"SELECT ?, CAST({ident} AS VARCHAR), CAST({label} AS VARCHAR), 'labeled', ?, ? "
+            f"FROM {staging} ORDER BY _row",
+            [dataset, annotator, f"import-{uuid.uuid4().hex[:12]}"],
+        )
+        con.execute(f"DROP TABLE {staging}")
+    return staged.rows
+
+
+def current_labels(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:
+    """The current label of each labeled item of ``dataset``: columns item_id, label."""
+    return con.execute(
+        "SELECT item_id, label FROM current_labels WHERE dataset = ? ORDER BY event_id",
+        [dataset],
+    ).df()
+
+
+def labeled_item_ids(con: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
+    rows = con.execute("SELECT item_id FROM current_labels WHERE dataset = ?", [dataset])
+    return {row[0] for row in rows.fetchall()}
+
+
+def export_labels(con: duckdb.DuckDBPyConnection, dataset: str, path: Path | str) -> Path:
+    """Write the current labels of ``dataset`` (item_id, label, annotator, labeled_at)."""
+    escaped = dataset.replace("'", "''")
+    query = (
+        "SELECT item_id, label, annotator, created_at AS labeled_at FROM current_labels "
+        f"WHERE dataset = '{escaped}' ORDER BY event_id"
+    )
+    return copy_query_to_file(con, query, Path(path))

@@ -1,0 +1,81 @@
+"""The store's tables. Append-only where history matters: nothing here is updated in place.
+
+- ``label_events``: every labeling action, never rewritten; ``current_labels`` is a view.
+- ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
+- ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE SEQUENCE IF NOT EXISTS label_event_ids START 1",
+    """
+    CREATE TABLE IF NOT EXISTS label_events (
+        event_id BIGINT PRIMARY KEY DEFAULT nextval('label_event_ids'),
+        dataset VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        label VARCHAR,
+        status VARCHAR NOT NULL CHECK (status IN ('labeled', 'skipped', 'undone')),
+        annotator VARCHAR NOT NULL,
+        session VARCHAR,
+        comment VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        lead_time_ms BIGINT,
+        model_version VARCHAR,
+        queue_score DOUBLE
+    )
+    """,
+    # The latest event of each item decides: 'labeled' gives its label, 'skipped' none,
+    # 'undone' puts the item back as if never touched.
+    """
+    CREATE OR REPLACE VIEW current_labels AS
+    SELECT dataset, item_id, label, annotator, created_at, event_id
+    FROM (
+        SELECT *, row_number() OVER (
+            PARTITION BY dataset, item_id ORDER BY event_id DESC
+        ) AS recency
+        FROM label_events
+    )
+    WHERE recency = 1 AND status = 'labeled'
+    """,
+    """
+    CREATE OR REPLACE VIEW touched_items AS
+    SELECT dataset, item_id, status
+    FROM (
+        SELECT *, row_number() OVER (
+            PARTITION BY dataset, item_id ORDER BY event_id DESC
+        ) AS recency
+        FROM label_events
+    )
+    WHERE recency = 1 AND status IN ('labeled', 'skipped')
+    """,
+    "CREATE SEQUENCE IF NOT EXISTS queue_generation_ids START 1",
+    """
+    CREATE TABLE IF NOT EXISTS queue_generations (
+        generation_id BIGINT PRIMARY KEY,
+        queue VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        strategy VARCHAR NOT NULL,
+        model_name VARCHAR,
+        model_version VARCHAR,
+        params VARCHAR,
+        pool_rows BIGINT NOT NULL,
+        n_items BIGINT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS queue (
+        generation_id BIGINT NOT NULL,
+        item_id VARCHAR NOT NULL,
+        score DOUBLE,
+        rank INTEGER NOT NULL,
+        strategy VARCHAR NOT NULL,
+        model_version VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+]

@@ -1,0 +1,242 @@
+"""The store: datasets with stable ids, append-only labels, queue generations, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pandas as pd
+import pytest
+from flow_helpers import make_project, store_fingerprint, write_labels_csv, write_pool_csv
+
+from active_labeling.errors import InputError, StoreLockedError
+from active_labeling.store import connect, datasets, labels, queue
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = connect(tmp_path / "store.duckdb")
+    yield connection
+    connection.close()
+
+
+def test_csv_import_keeps_the_users_ids_and_types_columns_over_the_whole_file(con, tmp_path):
+    path = tmp_path / "pool.csv"
+    rows = ["code,amount,flag,note"] + [f"00{i},{i},true,n{i}" for i in range(1000)]
+    rows.append("0999x,1.5,false,late text")  # a float and a new id shape on the last row
+    path.write_text("\n".join(rows) + "\n")
+    info = datasets.import_file(con, "pool", path, id_column="code")
+    assert info.rows == 1001 and info.columns == ["code", "amount", "flag", "note"]
+    schema = dict(datasets.dataset_schema(con, "pool"))
+    assert schema == {
+        "item_id": "VARCHAR",
+        "code": "VARCHAR",  # leading zeros survive
+        "amount": "DOUBLE",  # not BIGINT: the last row holds 1.5
+        "flag": "BOOLEAN",
+        "note": "VARCHAR",
+    }
+    head = datasets.head(con, "pool", 2)
+    assert head["item_id"].tolist() == ["000", "001"]
+
+
+def test_without_an_id_column_ids_are_row_positions_and_survive_reimport(con, tmp_path):
+    path = tmp_path / "dups.csv"
+    path.write_text("a,b\n1,x\n1,x\n2,y\n1,x\n")  # duplicate rows stay distinct items
+    datasets.import_file(con, "d", path)
+    first = con.execute("SELECT item_id FROM dataset_d").fetchall()
+    datasets.import_file(con, "d", path)
+    again = con.execute("SELECT item_id FROM dataset_d").fetchall()
+    assert [r[0] for r in first] == ["1", "2", "3", "4"] == [r[0] for r in again]
+
+
+def test_parquet_import_and_in_place_registration(con, tmp_path):
+    frame = pd.DataFrame({"k": [10, 20, 30], "v": [0.5, None, 2.5]})
+    path = tmp_path / "part.parquet"
+    frame.to_parquet(path)
+    copied = datasets.import_file(con, "copied", path, id_column="k")
+    in_place = datasets.register_parquet(con, "inplace", str(path))
+    assert copied.rows == in_place.rows == 3
+    assert datasets.head(con, "copied")["item_id"].tolist() == ["10", "20", "30"]
+    assert datasets.head(con, "inplace")["item_id"].tolist() == ["1", "2", "3"]
+    assert (
+        con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name='dataset_inplace'"
+        ).fetchone()[0]
+        == 1
+    )
+    frame.to_parquet(tmp_path / "part2.parquet")
+    both = datasets.register_parquet(con, "many", str(tmp_path / "part*.parquet"))
+    ids = datasets.head(con, "many", 6)["item_id"].tolist()
+    assert both.rows == 6 and ids[0] == "part.parquet:1" and ids[3] == "part2.parquet:1"
+
+
+def test_streaming_reads_in_bounded_batches_in_stored_order(con, tmp_path):
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 1000))
+    batches = list(datasets.iter_batches(con, "pool", ["age"], batch_rows=128))
+    assert max(b.num_rows for b in batches) <= 128
+    ids = [i for b in batches for i in b.column("item_id").to_pylist()]
+    assert ids == [str(i) for i in range(1, 1001)]
+    assert batches[0].schema.names == ["item_id", "age"]
+
+
+def test_export_round_trips_through_parquet_and_csv(con, tmp_path):
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 50), id_column="id")
+    for suffix in ("parquet", "csv"):
+        path = datasets.export_dataset(con, "pool", tmp_path / f"out.{suffix}")
+        back = pd.read_parquet(path) if suffix == "parquet" else pd.read_csv(path)
+        assert len(back) == 50 and back.columns[0] == "item_id"
+    assert not list(tmp_path.glob(".*tmp*"))  # the temporary file is gone
+
+
+BAD_FILES = {
+    "ragged.csv": (b"a,b\n1,x\n2,y,z\n3,w\n", r"ragged\.csv line 3: expected 2 fields, found 3"),
+    "latin1.csv": ("a,b\n1,caf\xe9\n".encode("latin-1"), r"latin1\.csv is not valid utf-8.*line 2"),
+    "empty.csv": (b"", r"empty\.csv is empty"),
+    "header.csv": (b"a,b\n", r"header\.csv has a header but no rows"),
+    "twice.csv": (b"a,a\n1,2\n", r"column 'a' appears twice"),
+    "reserved.csv": (b"item_id,b\n1,2\n", r"column 'item_id' is reserved"),
+    "table.xlsx": (b"PK...", r"unknown file type '\.xlsx'"),
+    "broken.parquet": (b"not parquet at all", r"broken\.parquet is not a readable Parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_files_are_refused_by_name_and_leave_the_store_untouched(name, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    content, message = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with project.connect() as con, pytest.raises(InputError, match=message):
+        datasets.import_file(con, "pool", path)  # would replace the existing dataset
+    assert store_fingerprint(project) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,a\n1,2\n2,3\n1,4\n", r"holds '1' more than once \(again on row 3\)"),
+        ("id,a\n1,2\n,3\n", r"id column 'id' is empty on row 2"),
+        ("x,a\n1,2\n", r"no id column 'id'; the columns are x, a"),
+    ],
+)
+def test_bad_id_columns_name_the_value_and_row(content, message, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    path = tmp_path / "ids.csv"
+    path.write_text(content)
+    with project.connect() as con, pytest.raises(InputError, match=message):
+        datasets.import_file(con, "pool", path, id_column="id")
+    assert store_fingerprint(project) == before
+
+
+def test_labels_are_append_only_events_with_a_current_view(con, tmp_path):
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 20), id_column="id")
+    labels.append_events(
+        con,
+        [
+            labels.LabelEvent("pool", "I1", "labeled", "ann", label="yes"),
+            labels.LabelEvent("pool", "I2", "labeled", "ann", label="no"),
+            labels.LabelEvent("pool", "I1", "labeled", "bob", label="no"),  # relabel
+            labels.LabelEvent("pool", "I2", "undone", "ann"),  # undo
+            labels.LabelEvent("pool", "I3", "skipped", "ann"),
+        ],
+    )
+    current = labels.current_labels(con, "pool")
+    assert current.to_dict("records") == [{"item_id": "I1", "label": "no"}]
+    assert con.execute("SELECT count(*) FROM label_events").fetchone()[0] == 5
+    assert labels.labeled_item_ids(con, "pool") == {"I1"}
+
+
+def test_label_import_and_export(con, tmp_path):
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 20), id_column="id")
+    path = write_labels_csv(tmp_path / "l.csv", ["I3", "I4"], ["yes", "no"])
+    assert labels.import_labels(con, "pool", path, classes=["yes", "no"]) == 2
+    events = con.execute("SELECT annotator, status FROM label_events").fetchall()
+    assert events == [("import", "labeled"), ("import", "labeled")]
+    out = pd.read_csv(labels.export_labels(con, "pool", tmp_path / "out.csv"))
+    assert out[["item_id", "label"]].values.tolist() == [["I3", "yes"], ["I4", "no"]]
+
+
+@pytest.mark.parametrize(
+    ("ids", "values", "message"),
+    [
+        (["I3", "I999"], ["yes", "no"], r"row 2: id 'I999' is not an item of dataset 'pool'"),
+        (["I3", "I4"], ["yes", "maybe"], r"row 2: label 'maybe' is not one of the project's"),
+        (["I3", "I3"], ["yes", "no"], r"row 2: id 'I3' was already given a label above"),
+    ],
+)
+def test_bad_labels_are_refused_and_nothing_is_written(ids, values, message, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    path = write_labels_csv(tmp_path / "bad.csv", ids, values)
+    with project.connect() as con, pytest.raises(InputError, match=message):
+        labels.import_labels(con, "pool", path, classes=["yes", "no"])
+    assert store_fingerprint(project) == before
+
+
+def test_queue_generations_are_appended_never_rewritten(con, tmp_path):
+    first = queue.write_generation(
+        con,
+        queue="q",
+        dataset="pool",
+        item_ids=["a", "b"],
+        scores=[0.9, 0.5],
+        strategy="margin",
+        model_name="m",
+        model_version="1",
+        params={},
+        pool_rows=10,
+    )
+    second = queue.write_generation(
+        con,
+        queue="q",
+        dataset="pool",
+        item_ids=["c"],
+        scores=None,
+        strategy="kcenter",
+        model_name="m",
+        model_version="2",
+        params={},
+        pool_rows=9,
+    )
+    assert queue.latest_generation(con, "q") == second.generation_id > first.generation_id
+    items = queue.generation_items(con, first.generation_id)
+    assert items[["item_id", "rank"]].values.tolist() == [["a", 1], ["b", 2]]
+    assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 3
+
+
+def test_a_store_held_by_another_process_gives_a_clear_message(tmp_path):
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, duckdb
+                con = duckdb.connect({str(path)!r})
+                print("ready", flush=True)
+                sys.stdin.read()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=rf"in use by process {holder.pid}"):
+            connect(path)
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_read_only_open_of_a_missing_store_says_init(tmp_path):
+    with pytest.raises(InputError, match="active-labeling init"):
+        connect(tmp_path / "none.duckdb", read_only=True)
+    assert isinstance(duckdb.__version__, str)
