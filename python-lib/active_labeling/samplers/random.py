@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from active_labeling.samplers._validation import check_model_input
 from active_labeling.samplers.base import ScoredSampler
 
 
@@ -37,6 +38,11 @@ class RandomSampler(ScoredSampler):
     def __init__(self, batch_size: int = 10, *, random_state=None):
         self.batch_size = batch_size
         self.random_state = random_state
+
+    def _validate_chunk(self, X, row_offset: int):
+        # The keys ignore the values, so a DataFrame of any columns will do; a numeric
+        # array is still checked, since a NaN there means broken input.
+        return check_model_input(X, row_offset=row_offset)
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
         return rng.random(X.shape[0])
