@@ -1,0 +1,343 @@
+"""The ``active-labeling`` command: projects, datasets, labels, recipes, models, queues.
+
+Errors print as one line and exit with status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from active_labeling import __version__
+from active_labeling.errors import ActiveLabelingError
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _project(args):
+    from active_labeling.flow.project import Project
+
+    return Project.open(args.project)
+
+
+def cmd_init(args) -> int:
+    from active_labeling.flow.project import Project
+
+    settings = {"label_column": args.label_column}
+    if args.name:
+        settings["name"] = args.name
+    if args.classes:
+        settings["classes"] = _split(args.classes)
+    if args.id_column:
+        settings["id_column"] = args.id_column
+    if args.feature_columns:
+        settings["feature_columns"] = _split(args.feature_columns)
+    if args.text_columns:
+        settings["text_columns"] = _split(args.text_columns)
+    project = Project.init(args.project, **settings)
+    print(f"created project {project.settings.name!r} in {project.root}")
+    print(f"next: active-labeling dataset import {args.project} NAME FILE")
+    return 0
+
+
+def cmd_dataset_import(args) -> int:
+    from active_labeling.store import datasets
+
+    project = _project(args)
+    id_column = args.id_column or project.settings.id_column
+    with project.connect() as con:
+        if args.in_place:
+            info = datasets.register_parquet(con, args.name, args.file, id_column=id_column)
+        else:
+            with _bar(f"importing {Path(args.file).name}") as bar:
+                info = datasets.import_file(
+                    con,
+                    args.name,
+                    args.file,
+                    id_column=id_column,
+                    encoding=args.encoding,
+                    progress=bar.update,
+                )
+    project.record_dataset(info)
+    how = "registered in place" if info.kind == "parquet" else "imported"
+    ids = f"ids from {info.id_column!r}" if info.id_column else "ids = row positions"
+    print(f"dataset {info.name!r} {how}: {info.rows} rows, {len(info.columns)} columns, {ids}")
+    return 0
+
+
+def cmd_dataset_list(args) -> int:
+    project = _project(args)
+    if not project.config.datasets:
+        print("no dataset yet")
+    for name, entry in project.config.datasets.items():
+        print(f"{name}\t{entry.kind}\t{entry.rows} rows\t{entry.source}")
+    return 0
+
+
+def cmd_dataset_show(args) -> int:
+    import pandas as pd
+
+    from active_labeling.store import datasets
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        schema = datasets.dataset_schema(con, args.name)
+        rows = datasets.count_rows(con, args.name)
+        head = datasets.head(con, args.name, args.rows)
+    print(f"dataset {args.name!r}: {rows} rows")
+    for column, sql_type in schema:
+        print(f"  {column}: {sql_type}")
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        print(head.to_string(index=False, max_colwidth=40))
+    return 0
+
+
+def cmd_dataset_export(args) -> int:
+    from active_labeling.store import datasets
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        path = datasets.export_dataset(con, args.name, args.file)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_labels_import(args) -> int:
+    from active_labeling.store import labels
+
+    project = _project(args)
+    dataset = args.dataset or project.default_dataset()
+    with project.connect() as con:
+        n = labels.import_labels(
+            con,
+            dataset,
+            args.file,
+            id_column=args.id_column or project.settings.id_column or "id",
+            label_column=args.label_column or project.settings.label_column,
+            classes=project.settings.classes or None,
+            encoding=args.encoding,
+        )
+    print(f"imported {n} labels into dataset {dataset!r}")
+    return 0
+
+
+def cmd_labels_export(args) -> int:
+    from active_labeling.store import labels
+
+    project = _project(args)
+    dataset = args.dataset or project.default_dataset()
+    with project.connect(read_only=True) as con:
+        path = labels.export_labels(con, dataset, args.file)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_recipe_add(args) -> int:
+    from active_labeling.flow.descriptors import recipe_descriptor
+    from active_labeling.flow.recipes import add_recipe, parse_bindings, parse_params
+
+    project = _project(args)
+    entry = add_recipe(
+        project,
+        args.type,
+        args.name,
+        inputs=parse_bindings(args.input, "input"),
+        outputs=parse_bindings(args.output, "output"),
+        params=parse_params(recipe_descriptor(args.type), args.param),
+    )
+    print(f"recipe {args.name!r} ({entry.type}) added to {project.config_path}")
+    print(f"next: active-labeling run {args.project} {args.name}")
+    return 0
+
+
+def cmd_recipe_list(args) -> int:
+    project = _project(args)
+    if not project.config.recipes:
+        print("no recipe yet")
+    for name, entry in project.config.recipes.items():
+        ins = ", ".join(f"{r}={'+'.join(n)}" for r, n in entry.inputs.items())
+        outs = ", ".join(f"{r}={'+'.join(n)}" for r, n in entry.outputs.items())
+        print(f"{name}\t{entry.type}\t{ins} -> {outs}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from active_labeling.flow.recipes import run_recipe
+
+    run_recipe(_project(args), args.name, progress=not args.quiet)
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from active_labeling.models import list_models
+
+    project = _project(args)
+    models = list_models(project.models_dir)
+    if not models:
+        print("no saved model yet")
+    for name, versions in models.items():
+        print(f"{name}\tversions {', '.join(versions)}")
+    return 0
+
+
+def cmd_queue_show(args) -> int:
+    import pandas as pd
+
+    from active_labeling.store import datasets, queue
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        generation = queue.latest_generation(con, args.queue)
+        if generation is None:
+            print(f"queue {args.queue!r} has no generation yet: run a query-sampler recipe")
+            return 0
+        items = queue.generation_items(con, generation).head(args.top)
+        dataset = con.execute(
+            "SELECT dataset FROM queue_generations WHERE generation_id = ?", [generation]
+        ).fetchone()[0]
+        rows = con.execute(
+            f"SELECT * FROM {datasets.table_of(dataset)} WHERE item_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [items["item_id"].tolist()],
+        ).df()
+    shown = items[["rank", "item_id", "score"]].merge(rows, on="item_id", how="left")
+    print(f"queue {args.queue!r}, generation {generation} (dataset {dataset!r}), top {len(items)}:")
+    with pd.option_context("display.width", 140, "display.max_columns", 12):
+        print(shown.to_string(index=False, max_colwidth=30))
+    return 0
+
+
+def cmd_strategies(args) -> int:
+    from active_labeling.samplers.registry import STRATEGIES
+
+    for name, cls in STRATEGIES.items():
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<18}{summary}")
+    return 0
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _bar(description: str):
+    return tqdm(desc=description, unit="row", unit_scale=True, file=sys.stderr, leave=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="active-labeling",
+        description="ML-assisted labeling with active learning.",
+    )
+    parser.add_argument("--version", action="version", version=f"active-labeling {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(parent, name, handler, help_text):
+        sub = parent.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    init = command(commands, "init", cmd_init, "create a project: project.toml and store.duckdb")
+    init.add_argument("project", help="project folder (created if missing)")
+    init.add_argument("--name", help="project name (default: the folder's name)")
+    init.add_argument("--label-column", default="label", help="name of the label column")
+    init.add_argument("--classes", help="comma-separated classes, if known up front")
+    init.add_argument("--id-column", help="default id column of imported datasets")
+    init.add_argument("--feature-columns", help="comma-separated feature columns")
+    init.add_argument("--text-columns", help="comma-separated free-text columns")
+
+    dataset = commands.add_parser("dataset", help="import, list, show and export datasets")
+    dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
+    imp = command(dataset_commands, "import", cmd_dataset_import, "import a CSV or Parquet file")
+    imp.add_argument("project")
+    imp.add_argument("name", help="dataset name")
+    imp.add_argument("file", help="a .csv/.tsv/.txt or .parquet file (a glob with --in-place)")
+    imp.add_argument("--id-column", help="column of unique ids (default: row positions)")
+    imp.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
+    imp.add_argument(
+        "--in-place", action="store_true", help="read Parquet files where they are, no copy"
+    )
+    lst = command(dataset_commands, "list", cmd_dataset_list, "list the project's datasets")
+    lst.add_argument("project")
+    show = command(dataset_commands, "show", cmd_dataset_show, "schema, row count and a few rows")
+    show.add_argument("project")
+    show.add_argument("name")
+    show.add_argument("--rows", type=int, default=5)
+    exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet or .csv")
+    exp.add_argument("project")
+    exp.add_argument("name")
+    exp.add_argument("file")
+
+    labels = commands.add_parser("labels", help="import and export labels")
+    label_commands = labels.add_subparsers(dest="labels_command", required=True)
+    limp = command(label_commands, "import", cmd_labels_import, "load existing labels (id, label)")
+    limp.add_argument("project")
+    limp.add_argument("file")
+    limp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
+    limp.add_argument("--id-column", help="id column of the file (default: project id or 'id')")
+    limp.add_argument("--label-column", help="label column of the file (default: project's)")
+    limp.add_argument("--encoding", default="utf-8")
+    lexp = command(label_commands, "export", cmd_labels_export, "write the current labels")
+    lexp.add_argument("project")
+    lexp.add_argument("file")
+    lexp.add_argument("--dataset")
+
+    recipe = commands.add_parser("recipe", help="declare recipes in project.toml")
+    recipe_commands = recipe.add_subparsers(dest="recipe_command", required=True)
+    add = command(recipe_commands, "add", cmd_recipe_add, "validate and declare a recipe")
+    add.add_argument("project")
+    add.add_argument("type", help="recipe type: train-model, query-sampler")
+    add.add_argument("name", help="recipe name")
+    add.add_argument("--input", action="append", default=[], metavar="ROLE=NAME")
+    add.add_argument("--output", action="append", default=[], metavar="ROLE=NAME")
+    add.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    rlist = command(recipe_commands, "list", cmd_recipe_list, "list the declared recipes")
+    rlist.add_argument("project")
+
+    run = command(commands, "run", cmd_run, "run a declared recipe")
+    run.add_argument("project")
+    run.add_argument("name")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    models = commands.add_parser("models", help="saved models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    mlist = command(model_commands, "list", cmd_models_list, "list saved models and versions")
+    mlist.add_argument("project")
+
+    queue = commands.add_parser("queue", help="queues written by the query sampler")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
+    qshow = command(
+        queue_commands, "show", cmd_queue_show, "the top of a queue's latest generation"
+    )
+    qshow.add_argument("project")
+    qshow.add_argument("--queue", default="queue")
+    qshow.add_argument("--top", type=int, default=10)
+
+    command(commands, "strategies", cmd_strategies, "list the query strategies")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ActiveLabelingError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

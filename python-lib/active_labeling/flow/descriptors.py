@@ -1,0 +1,137 @@
+"""The plugin's JSON descriptors, loaded into pydantic models.
+
+``plugin.json``, ``recipe.json``, ``step.json`` and ``trigger.json`` follow the conventions of
+data-platform plugins (meta, inputRoles/outputRoles, params). A broken descriptor fails at
+load with a message naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from active_labeling.errors import InputError
+from active_labeling.flow.config_errors import config_error
+
+
+class _Descriptor(BaseModel):
+    # Unknown keys are kept: a real platform reads more of them than this host does.
+    model_config = ConfigDict(extra="allow")
+
+
+class Meta(_Descriptor):
+    label: str
+    description: str = ""
+    icon: str | None = None
+
+
+class Role(_Descriptor):
+    name: str
+    label: str
+    description: str = ""
+    arity: Literal["UNARY", "NARY"] = "UNARY"
+    required: bool = True
+    acceptsDataset: bool = True
+    acceptsSavedModel: bool = False
+    acceptsManagedFolder: bool = False
+
+
+class SelectChoice(_Descriptor):
+    value: Any
+    label: str
+
+
+ParamType = Literal[
+    "STRING", "INT", "DOUBLE", "BOOLEAN", "SELECT", "COLUMN", "COLUMNS", "MAP", "SEPARATOR"
+]
+
+
+class Param(_Descriptor):
+    name: str
+    label: str = ""
+    type: ParamType
+    description: str = ""
+    defaultValue: Any = None
+    mandatory: bool = False
+    selectChoices: list[SelectChoice] | None = None
+
+
+class PluginDescriptor(_Descriptor):
+    id: str
+    version: str
+    meta: Meta
+
+
+class RecipeDescriptor(_Descriptor):
+    meta: Meta
+    kind: Literal["PYTHON"] = "PYTHON"
+    inputRoles: list[Role] = Field(default_factory=list)
+    outputRoles: list[Role] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
+
+    def role(self, direction: str, name: str) -> Role:
+        roles = self.inputRoles if direction == "input" else self.outputRoles
+        for role in roles:
+            if role.name == name:
+                return role
+        names = ", ".join(r.name for r in roles) or "none"
+        raise InputError(f"no {direction} role {name!r} (the {direction} roles are {names})")
+
+
+def load_descriptor(path: Path, model: type[BaseModel]):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such descriptor") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(str(path), exc) from None
+
+
+def plugin_root() -> Path:
+    """The folder holding ``plugin.json`` and the components (``recipes/``...).
+
+    ``ACTIVE_LABELING_PLUGIN_ROOT`` overrides; otherwise the checkout this package lives in.
+    """
+    override = os.environ.get("ACTIVE_LABELING_PLUGIN_ROOT")
+    if override:
+        return Path(override)
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "plugin.json").is_file() and (parent / "recipes").is_dir():
+            return parent
+    raise InputError(
+        "cannot find the plugin's components (plugin.json and recipes/); set "
+        "ACTIVE_LABELING_PLUGIN_ROOT to the plugin folder"
+    )
+
+
+@cache
+def recipe_types(root: Path | None = None) -> dict[str, Path]:
+    """Recipe type -> its folder, for every ``recipes/<type>/recipe.json``."""
+    root = root or plugin_root()
+    return {
+        folder.name: folder
+        for folder in sorted((root / "recipes").iterdir())
+        if (folder / "recipe.json").is_file()
+    }
+
+
+def recipe_folder(recipe_type: str) -> Path:
+    types = recipe_types()
+    if recipe_type not in types:
+        raise InputError(
+            f"unknown recipe type {recipe_type!r}; the types are {', '.join(types) or 'none'}"
+        )
+    return types[recipe_type]
+
+
+def recipe_descriptor(recipe_type: str) -> RecipeDescriptor:
+    return load_descriptor(recipe_folder(recipe_type) / "recipe.json", RecipeDescriptor)

@@ -1,0 +1,200 @@
+"""A project on disk: ``project.toml`` (the flow's declarations) beside ``store.duckdb``.
+
+``project.toml`` is the one place datasets, recipes and scenarios are declared. It is always
+rewritten whole through a temporary file and a rename, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from active_labeling.errors import InputError
+from active_labeling.flow.config_errors import config_error
+from active_labeling.store import connect
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROJECT_FILE = "project.toml"
+STORE_FILE = "store.duckdb"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectSettings(_Strict):
+    """What the project labels and from which columns."""
+
+    name: str
+    label_column: str = "label"
+    classes: list[str] = Field(default_factory=list)
+    id_column: str | None = None
+    feature_columns: list[str] = Field(default_factory=list)
+    text_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("classes must be distinct")
+        return classes
+
+
+class DatasetEntry(_Strict):
+    """A dataset of the store: copied in (``table``) or Parquet read in place."""
+
+    kind: Literal["table", "parquet"]
+    source: str
+    id_column: str | None = None
+    rows: int
+    columns: list[str]
+    imported_at: datetime
+
+
+class RecipeEntry(_Strict):
+    """A recipe of the flow: its type, what it reads and writes, its parameters."""
+
+    type: str
+    inputs: dict[str, list[str]] = Field(default_factory=dict)
+    outputs: dict[str, list[str]] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectConfig(_Strict):
+    project: ProjectSettings
+    datasets: dict[str, DatasetEntry] = Field(default_factory=dict)
+    recipes: dict[str, RecipeEntry] = Field(default_factory=dict)
+    scenarios: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Project:
+    """A project directory. Open one with :meth:`open`, make one with :meth:`init`."""
+
+    def __init__(self, root: Path, config: ProjectConfig):
+        self.root = Path(root)
+        self.config = config
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / PROJECT_FILE
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / STORE_FILE
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def settings(self) -> ProjectSettings:
+        return self.config.project
+
+    # -- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: Path | str, **settings) -> Project:
+        """Create ``project.toml`` and ``store.duckdb`` in ``root`` (made if missing)."""
+        root = Path(root)
+        if (root / PROJECT_FILE).exists():
+            raise InputError(f"{root / PROJECT_FILE} already exists: this is a project already")
+        settings.setdefault("name", root.resolve().name)
+        try:
+            config = ProjectConfig(project=ProjectSettings(**settings))
+        except ValidationError as exc:
+            raise config_error("project settings", exc) from None
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in ("models", "exports"):
+            (root / folder).mkdir(exist_ok=True)
+        project = cls(root, config)
+        connect(project.store_path).close()
+        project.save()
+        return project
+
+    @classmethod
+    def open(cls, root: Path | str) -> Project:
+        root = Path(root)
+        path = root / PROJECT_FILE
+        if not path.is_file():
+            raise InputError(
+                f"{root} is not a project (no {PROJECT_FILE}); create one with "
+                f"`active-labeling init {root}`"
+            )
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not valid TOML: {exc}") from None
+        try:
+            return cls(root, ProjectConfig.model_validate(data))
+        except ValidationError as exc:
+            raise config_error(str(path), exc) from None
+
+    def save(self) -> None:
+        """Write ``project.toml`` atomically."""
+        text = tomli_w.dumps(self.config.model_dump(mode="json", exclude_none=True))
+        temporary = self.config_path.with_name(f".{PROJECT_FILE}.tmp-{os.getpid()}")
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.config_path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def connect(self, *, read_only: bool = False):
+        """A connection to the project store (one writing process at a time)."""
+        return connect(self.store_path, read_only=read_only)
+
+    # -- declarations -----------------------------------------------------------------------
+    def dataset(self, name: str) -> DatasetEntry:
+        try:
+            return self.config.datasets[name]
+        except KeyError:
+            known = ", ".join(self.config.datasets) or "none yet"
+            raise InputError(f"no dataset {name!r} in this project (datasets: {known})") from None
+
+    def record_dataset(self, info) -> None:
+        """Declare a dataset just imported or registered (``store.datasets.DatasetInfo``)."""
+        self.config.datasets[info.name] = DatasetEntry(
+            kind=info.kind,
+            source=info.source,
+            id_column=info.id_column,
+            rows=info.rows,
+            columns=info.columns,
+            imported_at=datetime.now(timezone.utc),
+        )
+        self.save()
+
+    def default_dataset(self) -> str:
+        """The project's only dataset, for commands where naming it would be a chore."""
+        if len(self.config.datasets) == 1:
+            return next(iter(self.config.datasets))
+        known = ", ".join(self.config.datasets) or "none yet"
+        raise InputError(f"name the dataset with --dataset (datasets: {known})")
+
+    def recipe(self, name: str) -> RecipeEntry:
+        try:
+            return self.config.recipes[name]
+        except KeyError:
+            known = ", ".join(self.config.recipes) or "none yet"
+            raise InputError(f"no recipe {name!r} in this project (recipes: {known})") from None
+
+    def feature_columns(self, dataset: str) -> list[str]:
+        """The feature columns: as set in the project, else every column but the ids/label."""
+        if self.settings.feature_columns:
+            return list(self.settings.feature_columns)
+        entry = self.dataset(dataset)
+        excluded = {entry.id_column, self.settings.id_column, self.settings.label_column}
+        return [c for c in entry.columns if c not in excluded]

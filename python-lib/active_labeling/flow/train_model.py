@@ -1,0 +1,59 @@
+"""The train-model recipe's library side: labeled rows in, a new saved-model version out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from active_labeling.errors import InputError
+from active_labeling.flow.feature_checks import check_no_infinity
+from active_labeling.flow.labeled_data import labeled_frame
+from active_labeling.flow.project import Project
+from active_labeling.models import save_model, train_classifier
+
+
+class TrainModelParams(BaseModel):
+    """Parameters of the train-model recipe (the one source of their defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classifier: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = (
+        "logistic_regression"
+    )
+    feature_columns: list[str] = Field(default_factory=list)
+    text_columns: list[str] = Field(default_factory=list)
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    random_state: int = 0
+
+
+def train_model(con, project: Project, *, dataset: str, model: str, params: TrainModelParams):
+    """Fit the classifier on the current labels of ``dataset``; save it as a new version.
+
+    Returns the ``SavedModel``.
+    """
+    columns = params.feature_columns or project.feature_columns(dataset)
+    frame, labels = labeled_frame(con, dataset, columns)
+    check_no_infinity(frame, frame.index, dataset)
+    if frame.empty:
+        raise InputError(
+            f"dataset {dataset!r} has no labeled item yet: import labels "
+            "(`active-labeling labels import`) or label some in the app"
+        )
+    classes = project.settings.classes
+    if classes:
+        outside = sorted(set(labels) - set(classes))
+        if outside:
+            raise InputError(
+                f"label {outside[0]!r} is not one of the project's classes ({', '.join(classes)})"
+            )
+    trained = train_classifier(
+        frame,
+        labels,
+        feature_columns=columns,
+        classifier=params.classifier,
+        text_columns=params.text_columns or project.settings.text_columns,
+        cv=params.cv_folds,
+        random_state=params.random_state,
+    )
+    return save_model(project.models_dir, model, trained)

@@ -1,0 +1,30 @@
+# Thin component: read the roles and the config, call the library, report.
+from active_labeling.flow.runtime import (
+    get_connection,
+    get_input_names_for_role,
+    get_output_names_for_role,
+    get_project,
+    get_recipe_config,
+    report,
+)
+from active_labeling.flow.train_model import TrainModelParams, train_model
+
+params = TrainModelParams.model_validate(get_recipe_config())
+saved = train_model(
+    get_connection(),
+    get_project(),
+    dataset=get_input_names_for_role("dataset")[0],
+    model=get_output_names_for_role("model")[0],
+    params=params,
+)
+scores = saved.meta.cv_scores
+quality = (
+    f"cross-validated accuracy {scores.accuracy.mean:.3f} ± {scores.accuracy.std:.3f}, "
+    f"macro F1 {scores.f1_macro.mean:.3f}"
+    if scores
+    else f"no cross-validation ({saved.meta.cv_note})"
+)
+report(
+    f"model {saved.name!r} version {saved.version}: {saved.meta.classifier} on "
+    f"{saved.meta.training_rows} labels, {quality}; saved in {saved.path}"
+)

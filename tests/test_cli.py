@@ -1,0 +1,128 @@
+"""The command line: every command has --help; errors are one line; a CSV becomes a queue."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flow_helpers import write_labels_csv, write_pool_csv
+
+from active_labeling.cli import build_parser, main
+
+
+def _subcommand_paths(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _subcommand_paths(sub, (*prefix, name))
+
+
+COMMANDS = list(_subcommand_paths(build_parser()))
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: active-labeling" in capsys.readouterr().out
+
+
+def test_a_newcomer_goes_from_a_csv_to_a_ranked_queue(tmp_path, capsys):
+    project = str(tmp_path / "proj")
+    pool = write_pool_csv(tmp_path / "pool.csv", 200)
+    ids = [f"I{i}" for i in range(0, 200, 10)]
+    labels = write_labels_csv(tmp_path / "labels.csv", ids, ["yes", "no"] * 10)
+    steps = [
+        ["init", project, "--classes", "yes,no", "--id-column", "id"],
+        ["dataset", "import", project, "pool", str(pool)],
+        ["dataset", "list", project],
+        ["dataset", "show", project, "pool"],
+        ["labels", "import", project, str(labels)],
+        [
+            "recipe",
+            "add",
+            project,
+            "train-model",
+            "train",
+            "--input",
+            "dataset=pool",
+            "--input",
+            "labels=labels",
+            "--output",
+            "model=clf",
+        ],
+        [
+            "recipe",
+            "add",
+            project,
+            "query-sampler",
+            "query",
+            "--input",
+            "pool=pool",
+            "--input",
+            "model=clf",
+            "--output",
+            "queue=queue",
+            "--param",
+            "queue_size=12",
+            "--param",
+            "strategy=wkmeans",
+            "--param",
+            'strategy_params={"beta": 5}',
+        ],
+        ["recipe", "list", project],
+        ["run", project, "train", "--quiet"],
+        ["run", project, "query", "--quiet"],
+        ["models", "list", project],
+        ["queue", "show", project, "--top", "3"],
+        ["labels", "export", project, str(tmp_path / "labels-out.parquet")],
+        ["dataset", "export", project, "pool", str(tmp_path / "pool-out.csv")],
+        ["strategies"],
+    ]
+    for step in steps:
+        assert main(step) == 0, step
+    out = capsys.readouterr().out
+    assert "dataset 'pool' imported: 200 rows" in out
+    assert "imported 20 labels" in out
+    assert "12 items ranked by wkmeans among 180 unlabeled" in out
+    assert "clf\tversions 1" in out
+    assert "queue 'queue', generation 1 (dataset 'pool'), top 3:" in out
+    assert (tmp_path / "labels-out.parquet").is_file() and (tmp_path / "pool-out.csv").is_file()
+
+
+def test_errors_are_one_line_with_status_one(tmp_path, capsys):
+    assert main(["dataset", "list", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from active_labeling.errors import InputError
+
+    with pytest.raises(InputError):
+        main(["--debug", "dataset", "list", str(tmp_path / "nowhere")])
+
+
+def test_the_installed_command_runs(tmp_path):
+    script = Path(sys.executable).with_name("active-labeling")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "active_labeling.cli"]
+    result = subprocess.run(
+        [*command, "init", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    bad = subprocess.run(
+        [*command, "init", str(tmp_path / "p")], capture_output=True, text=True, timeout=120
+    )
+    assert (
+        bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    )
