@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo curves test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+$(VENV)/.demo-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
+	touch $(VENV)/.demo-installed
+
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(VENV)/.bench-installed
 
-## demo: set up, then run the demo (active-learning loop on a real dataset)
-demo: $(STAMP)
+## demo: set up, then go from a CSV (Palmer penguins) to a ranked labeling queue
+demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/demo.py
+
+## curves: simulate active learning on digits and print each strategy's learning curve
+curves: $(STAMP)
+	$(BIN)/python examples/learning_curves.py
 
 ## test: set up, then lint and run the whole test pass
 test: $(STAMP)

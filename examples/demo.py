@@ -1,87 +1,89 @@
-"""Demo: active learning on handwritten digits (scikit-learn's digits, shipped in the package).
+"""Demo: from a CSV to a ranked labeling queue, with the real commands.
 
-Simulates the labeling loop with an oracle for a few strategies over several seeds and
-prints their learning curves and the normalized area under each curve (higher is better).
-Run it with ``make demo``; options: ``python examples/demo.py --help``.
+Uses the Palmer penguins data (shipped inside the ``palmerpenguins`` package: no download):
+344 penguins, their island, bill, flipper, mass and sex, and a species to label. The demo
+makes a project, imports the table, seeds 9 labels (3 per species, as a labeler would),
+trains a model, ranks the unlabeled penguins by margin, and prints the top of the queue.
+
+Run it with ``make demo``. It prints every command, so you can replay them by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import shlex
+import shutil
 import sys
-import time
+from importlib.resources import files
+from pathlib import Path
 
-import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from tqdm import tqdm
+from active_labeling.cli import main as cli
 
-from active_labeling.experiment import simulate_loop
+FEATURES = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 
-DEFAULT_STRATEGIES = ["random", "margin", "entropy", "kcenter", "wkmeans", "badge", "typiclust"]
+
+def run(*args: str) -> None:
+    print(f"\n$ active-labeling {shlex.join(args)}", flush=True)
+    status = cli(list(args))
+    if status:
+        sys.exit(status)
+
+
+def seed_labels(source: Path, target: Path, per_class: int = 3) -> Path:
+    """The first ``per_class`` penguins of each species, labeled (ids are row positions)."""
+    chosen: dict[str, list[int]] = {}
+    with open(source, newline="") as handle:
+        for position, row in enumerate(csv.DictReader(handle), start=1):
+            picks = chosen.setdefault(row["species"], [])
+            if len(picks) < per_class and row["bill_length_mm"] != "NA":
+                picks.append(position)
+    with open(target, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "label"])
+        for species, positions in chosen.items():
+            writer.writerows([position, species] for position in positions)
+    return target
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", nargs="+", default=DEFAULT_STRATEGIES)
-    parser.add_argument("--seeds", type=int, default=3, help="repetitions per strategy")
-    parser.add_argument("--initial", type=int, default=20, help="random labels to start with")
-    parser.add_argument("--batch", type=int, default=20, help="labels per round")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--project", default=".demo/penguins", help="where to make the project")
+    parser.add_argument("--strategy", default="margin", help="query strategy of the queue")
     args = parser.parse_args(argv)
 
-    X, y = load_digits(return_X_y=True)
-    X_pool, X_test, y_pool, y_test = train_test_split(
-        X, y, test_size=0.5, stratify=y, random_state=0
-    )
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    project = Path(args.project)
+    if project.exists():
+        shutil.rmtree(project)  # a fresh demo every time
+    project.parent.mkdir(parents=True, exist_ok=True)
+    data = Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
+    labels = seed_labels(data, project.parent / "penguin-seed-labels.csv")
+
+    run("init", str(project), "--classes", "Adelie,Chinstrap,Gentoo", "--feature-columns", FEATURES)
+    run("dataset", "import", str(project), "penguins", str(data))
+    run("dataset", "show", str(project), "penguins", "--rows", "3")
+    run("labels", "import", str(project), str(labels))
+    run(
+        "recipe", "add", str(project), "train-model", "train",
+        "--input", "dataset=penguins", "--input", "labels=labels", "--output", "model=species",
+        "--param", "cv_folds=3",
+    )  # fmt: skip
+    run(
+        "recipe", "add", str(project), "query-sampler", "query",
+        "--input", "pool=penguins", "--input", "model=species", "--output", "queue=to-label",
+        "--param", f"strategy={args.strategy}", "--param", "queue_size=20",
+    )  # fmt: skip
+    run("run", str(project), "train")
+    run("run", str(project), "query")
+    run("queue", "show", str(project), "--queue", "to-label", "--top", "8")
     print(
-        f"digits: {len(X_pool)} pool rows, {len(X_test)} test rows, 10 classes; "
-        f"{args.initial} random labels, then {args.rounds} rounds of {args.batch}, "
-        f"{args.seeds} seeds per strategy\n"
+        "\nThe queue holds the 20 penguins the model is least sure about (the species column is\n"
+        "shown only because this data set comes labeled; the model never sees it). Label some,\n"
+        "then retrain and requeue:\n"
+        f"  active-labeling labels import {project} my-labels.csv\n"
+        f"  active-labeling run {project} train && active-labeling run {project} query\n"
+        f"Project files: {project}/project.toml, {project}/store.duckdb, {project}/models/"
     )
-
-    curves: dict[str, list] = {}
-    start = time.perf_counter()
-    runs = [(s, seed) for s in args.strategies for seed in range(args.seeds)]
-    for strategy, seed in tqdm(runs, desc="simulating", unit="run", file=sys.stderr):
-        curves.setdefault(strategy, []).append(
-            simulate_loop(
-                strategy,
-                model,
-                X_pool,
-                y_pool,
-                X_test,
-                y_test,
-                initial_size=args.initial,
-                batch_size=args.batch,
-                n_rounds=args.rounds,
-                random_state=seed,
-            )
-        )
-
-    n_labeled = curves[args.strategies[0]][0].n_labeled
-    width = max(len(s) for s in args.strategies) + 2
-    print("Test accuracy (mean over seeds) by number of labels:")
-    print("labels".rjust(8) + "".join(s.rjust(width) for s in args.strategies))
-    for i, n in enumerate(n_labeled):
-        row = [np.mean([c.accuracy[i] for c in curves[s]]) for s in args.strategies]
-        print(f"{n:8d}" + "".join(f"{v:{width}.3f}" for v in row))
-
-    print("\nNormalized area under the accuracy curve, % (mean ± std over seeds):")
-    ranking = sorted(args.strategies, key=lambda s: -np.mean([c.auc for c in curves[s]]))
-    random_auc = np.mean([c.auc for c in curves["random"]]) if "random" in curves else None
-    means = {s: np.mean([c.auc for c in curves[s]]) for s in args.strategies}
-    low, high = min(means.values()), max(means.values())
-    for strategy in ranking:
-        aucs = np.array([c.auc for c in curves[strategy]])
-        gain = "" if random_auc is None else f"  ({aucs.mean() - random_auc:+.2f} vs random)"
-        bar = "#" * (1 + int(30 * (means[strategy] - low) / max(high - low, 1e-9)))
-        print(f"  {strategy:<{width}} {aucs.mean():6.2f} ± {aucs.std():4.2f}{gain}  {bar}")
-    print(f"\n{len(runs)} runs in {time.perf_counter() - start:.1f} s")
     return 0
 
 
