@@ -206,7 +206,8 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
         return check_model_input(X, row_offset=row_offset)
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
-        return get_score_function(self.uncertainty)(self._predict_proba(X, row_offset))
+        proba = self._predict_proba(X, row_offset)  # validated: score without a second check
+        return get_score_function(self.uncertainty, checked=True)(proba)
 
     def _candidates(self, X):
         """Stream the pool and keep the most uncertain rows with their features."""

@@ -19,7 +19,7 @@ from active_labeling.samplers.base import (
     predict_proba,
     take_rows,
 )
-from active_labeling.samplers.scores import entropy
+from active_labeling.samplers.scores import get_score_function
 
 METHODS = ("vote_entropy", "kl_divergence")
 
@@ -43,7 +43,7 @@ def vote_entropy(member_proba: np.ndarray) -> np.ndarray:
     counts = np.zeros((n, k))
     for member_votes in votes:
         counts[np.arange(n), member_votes] += 1
-    return entropy(counts / m)
+    return get_score_function("entropy", checked=True)(counts / m)
 
 
 def mean_kl_divergence(member_proba: np.ndarray) -> np.ndarray:

@@ -85,7 +85,10 @@ def least_confidence(proba) -> np.ndarray:
     >>> least_confidence([[0.9, 0.1], [0.5, 0.5], [1.0, 0.0]])
     array([0.1, 0.5, 0. ])
     """
-    proba = check_proba(proba)
+    return _least_confidence(check_proba(proba))
+
+
+def _least_confidence(proba: np.ndarray) -> np.ndarray:
     p1, _ = _top_two(proba)
     return np.clip(1.0 - p1, 0.0, 1.0)
 
@@ -110,7 +113,10 @@ def margin(proba) -> np.ndarray:
     >>> margin([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [1.0, 0.0, 0.0]])
     array([0.5, 1. , 0. ])
     """
-    proba = check_proba(proba)
+    return _margin(check_proba(proba))
+
+
+def _margin(proba: np.ndarray) -> np.ndarray:
     p1, p2 = _top_two(proba)
     return np.clip(1.0 - (p1 - p2), 0.0, 1.0)
 
@@ -137,7 +143,10 @@ def entropy(proba) -> np.ndarray:
     >>> entropy([[0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0.0, 0.0]])
     array([1. , 0.5])
     """
-    proba = check_proba(proba)
+    return _entropy(check_proba(proba))
+
+
+def _entropy(proba: np.ndarray) -> np.ndarray:
     k = proba.shape[1]
     if k == 1:
         return np.zeros(proba.shape[0])
@@ -155,10 +164,22 @@ SCORE_FUNCTIONS = {
 }
 
 
-def get_score_function(name: str):
-    """The score function called ``name`` (one of ``SCORE_FUNCTIONS``)."""
+#: The same, without the input check: for matrices that ``check_proba`` already passed.
+_SCORE_CORES = {
+    "least_confidence": _least_confidence,
+    "margin": _margin,
+    "entropy": _entropy,
+}
+
+
+def get_score_function(name: str, *, checked: bool = False):
+    """The score function called ``name`` (one of ``SCORE_FUNCTIONS``).
+
+    With ``checked=True``, the version that trusts its input: samplers validate the
+    classifier's probabilities once, then score them.
+    """
     try:
-        return SCORE_FUNCTIONS[name]
+        return (_SCORE_CORES if checked else SCORE_FUNCTIONS)[name]
     except KeyError:
         raise InputError(
             f"unknown uncertainty score {name!r}; choose one of {sorted(SCORE_FUNCTIONS)}"

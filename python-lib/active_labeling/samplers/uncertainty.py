@@ -11,11 +11,11 @@ import numpy as np
 
 from active_labeling.samplers._validation import check_model_input
 from active_labeling.samplers.base import ModelBasedMixin, ScoredSampler
-from active_labeling.samplers.scores import entropy, least_confidence, margin
+from active_labeling.samplers.scores import get_score_function
 
 
 class _UncertaintySampler(ModelBasedMixin, ScoredSampler):
-    _score_function = staticmethod(margin)
+    _score_name = "margin"
 
     def __init__(self, classifier, batch_size: int = 10, *, prefit: bool = False):
         self.classifier = classifier
@@ -43,7 +43,10 @@ class _UncertaintySampler(ModelBasedMixin, ScoredSampler):
         return check_model_input(X, row_offset=row_offset)
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
-        return type(self)._score_function(self._predict_proba(X, row_offset))
+        # _predict_proba has validated the probabilities: score them without a second check.
+        return get_score_function(self._score_name, checked=True)(
+            self._predict_proba(X, row_offset)
+        )
 
 
 class LeastConfidenceSampler(_UncertaintySampler):
@@ -70,7 +73,7 @@ class LeastConfidenceSampler(_UncertaintySampler):
     array([1, 3])
     """
 
-    _score_function = staticmethod(least_confidence)
+    _score_name = "least_confidence"
 
 
 class MarginSampler(_UncertaintySampler):
@@ -98,7 +101,7 @@ class MarginSampler(_UncertaintySampler):
     array([1.])
     """
 
-    _score_function = staticmethod(margin)
+    _score_name = "margin"
 
 
 class EntropySampler(_UncertaintySampler):
@@ -124,4 +127,4 @@ class EntropySampler(_UncertaintySampler):
     array([1, 3])
     """
 
-    _score_function = staticmethod(entropy)
+    _score_name = "entropy"
