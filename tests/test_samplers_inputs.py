@@ -307,3 +307,34 @@ def test_empty_dataframe_pool_is_refused(problem):
     for make in SAMPLER_FACTORIES.values():
         with pytest.raises(InputError, match="empty"):
             make(3, 0).fit(X_lab, y_lab).select_samples(empty)
+
+
+def test_the_pool_is_scanned_for_nan_only_when_the_model_would_not_refuse_it():
+    from sklearn import config_context
+    from sklearn.tree import DecisionTreeClassifier
+
+    from active_labeling.samplers.base import refuses_non_finite
+
+    class Custom:
+        def predict_proba(self, X):  # pragma: no cover - never called
+            return X
+
+    assert refuses_non_finite(LogisticRegression())
+    assert not refuses_non_finite(make_pipeline(SimpleImputer(), LogisticRegression()))
+    assert not refuses_non_finite(DecisionTreeClassifier())  # trees take NaN natively
+    assert not refuses_non_finite(Custom())
+    with config_context(assume_finite=True):
+        assert not refuses_non_finite(LogisticRegression())
+
+
+def test_nan_is_named_when_the_model_finds_it_first_and_when_the_sampler_does():
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    pool = rng.normal(size=(100, 3))
+    pool[61, 2] = np.nan
+    for model in (LogisticRegression(), DecisionTreeClassifier(random_state=0)):
+        sampler = MarginSampler(model, 3).fit(X, y)
+        with pytest.raises(InputError, match=r"row 61, column 2"):
+            sampler.select_samples(iter_chunks(pool, 25))

@@ -140,13 +140,17 @@ def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=
     return values
 
 
-def check_model_input(X, what: str = "pool X", *, row_offset: int = 0):
+def check_model_input(
+    X, what: str = "pool X", *, row_offset: int = 0, model_checks_finite: bool = False
+):
     """Validate input for a model-based sampler.
 
     A DataFrame, a Series, a sparse matrix or text goes to the model unchanged, since its
     own preprocessing may impute missing values, encode categories or vectorize text; an
     infinite number is still refused (no imputer handles it). Anything else must be a
-    finite numeric matrix.
+    finite numeric matrix. With ``model_checks_finite`` (the model refuses NaN and infinity
+    itself), a numeric matrix is not scanned here: ``explain_model_error`` names the cell
+    if the model refuses it, so the pool is read once instead of twice.
     """
     if sp.issparse(X):
         if X.shape[0] == 0:
@@ -170,6 +174,12 @@ def check_model_input(X, what: str = "pool X", *, row_offset: int = 0):
             if array.shape[0] == 0:
                 raise InputError(f"{what} is empty: there is nothing to sample from")
             return X
+        if model_checks_finite and array.dtype.kind == "f" and array.ndim == 2:
+            if array.shape[0] == 0:
+                raise InputError(f"{what} is empty: there is nothing to sample from")
+            if array.shape[1] == 0:
+                raise InputError(f"{what} has no feature column")
+            return array
     return check_features(X, what, row_offset=row_offset)
 
 
@@ -184,6 +194,8 @@ def explain_model_error(X, what: str = "pool X", *, row_offset: int = 0) -> None
         missing = X.isna().to_numpy()
         if missing.any():
             _raise_first(missing, None, X, what, row_offset, "a missing value")
+    elif isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2:
+        _raise_first_non_finite(X, X, what, row_offset)
 
 
 def n_rows(X) -> int:

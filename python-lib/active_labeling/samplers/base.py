@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config as sklearn_config
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 
@@ -256,6 +257,16 @@ class ModelBasedMixin:
         self.classifier_ = self._fit_model(clone(self.classifier), X, y)
         return self
 
+    def _model_checks_finite(self) -> bool:
+        """Whether every model this sampler calls refuses NaN and infinity by itself."""
+        models = getattr(self, "members_", None) or [getattr(self, "classifier_", None)]
+        return all(refuses_non_finite(model) for model in models)
+
+    def _validate_chunk(self, X, row_offset: int):
+        return check_model_input(
+            X, row_offset=row_offset, model_checks_finite=self._model_checks_finite()
+        )
+
     def _predict_proba(self, X, row_offset: int = 0) -> np.ndarray:
         self._check_fitted("classifier_")
         return predict_proba(self.classifier_, X, row_offset)
@@ -267,6 +278,34 @@ class ModelBasedMixin:
             transformed = model[:-1].transform(X)
             return np.asarray(transformed.toarray() if sp.issparse(transformed) else transformed)
         return check_features(X, row_offset=row_offset)
+
+
+def refuses_non_finite(model) -> bool:
+    """Whether ``model`` checks its input for NaN and infinity and refuses them.
+
+    True for scikit-learn estimators whose tags say ``allow_nan=False`` while scikit-learn
+    checks inputs (``assume_finite`` off). Anything else may let a NaN through, so the
+    sampler checks the pool itself.
+    """
+    # A pipeline's own tags do not tell whether its first step takes NaN: ask that step.
+    while isinstance(model, Pipeline):
+        steps = [step for _, step in model.steps if step not in (None, "passthrough")]
+        if not steps:
+            return False
+        model = steps[0]
+    if not isinstance(model, BaseEstimator) or sklearn_config()["assume_finite"]:
+        return False
+    try:
+        from sklearn.utils import get_tags  # scikit-learn >= 1.6
+
+        return not get_tags(model).input_tags.allow_nan
+    except ImportError:  # pragma: no cover - older scikit-learn
+        try:
+            return not model._get_tags()["allow_nan"]
+        except Exception:
+            return False
+    except Exception:  # pragma: no cover - a third-party estimator with odd tags
+        return False
 
 
 def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -> np.ndarray:

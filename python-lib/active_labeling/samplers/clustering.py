@@ -26,7 +26,6 @@ from active_labeling.samplers._geometry import (
 from active_labeling.samplers._validation import (
     check_batch_size,
     check_features,
-    check_model_input,
     check_positive_int,
     effective_batch_size,
     seed_from,
@@ -201,9 +200,6 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
 
     def _prepare(self) -> None:
         self._check_fitted("classifier_")
-
-    def _validate_chunk(self, X, row_offset: int):
-        return check_model_input(X, row_offset=row_offset)
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
         proba = self._predict_proba(X, row_offset)  # validated: score without a second check

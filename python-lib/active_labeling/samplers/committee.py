@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import clone
 
 from active_labeling.errors import InputError
-from active_labeling.samplers._validation import check_model_input, n_rows, seed_estimator
+from active_labeling.samplers._validation import n_rows, seed_estimator
 from active_labeling.samplers.base import (
     ModelBasedMixin,
     ScoredSampler,
@@ -167,9 +167,6 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
 
     def _prepare(self) -> None:
         self._check_fitted("members_")
-
-    def _validate_chunk(self, X, row_offset: int):
-        return check_model_input(X, row_offset=row_offset)
 
     def member_proba(self, X, row_offset: int = 0) -> np.ndarray:
         """Each member's probabilities over ``classes_``: shape (m, n, k)."""

@@ -62,13 +62,11 @@ class KCenterGreedySampler(BaseSampler):
         batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
         labeled = self.labeled_
         check_same_features(X, labeled)
-        # Centred, |x|^2 + |c|^2 - 2 x.c keeps its precision on columns with a large offset
-        # (ids, timestamps); distances do not change.
-        center = X.mean(axis=0)
-        X = X - center
-        labeled = labeled - center if labeled.size else labeled
-        norms = squared_norms(X)
-        nearest = min_squared_distances(X, labeled, norms) if labeled.size else None
+        # Relative to the mean, |x|^2 + |c|^2 - 2 x.c keeps its precision on columns with a
+        # large offset (ids, timestamps); distances do not change, and X is not copied.
+        origin = X.mean(axis=0)
+        norms = squared_norms(X, origin)
+        nearest = min_squared_distances(X, labeled, norms, origin) if labeled.size else None
         chosen = np.empty(batch_size, dtype=np.intp)
         for j in range(batch_size):
             if nearest is None:
@@ -77,6 +75,6 @@ class KCenterGreedySampler(BaseSampler):
             else:
                 i = int(np.argmax(nearest))  # ties: the earliest row
             chosen[j] = i
-            np.minimum(nearest, squared_distances_to(X, X[i], norms), out=nearest)
+            np.minimum(nearest, squared_distances_to(X, X[i], norms, origin), out=nearest)
             nearest[i] = -1.0  # never picked twice, even among duplicates at distance 0
         return chosen

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from active_labeling.samplers._validation import check_model_input
 from active_labeling.samplers.base import ModelBasedMixin, ScoredSampler
 from active_labeling.samplers.scores import get_score_function
 
@@ -38,9 +37,6 @@ class _UncertaintySampler(ModelBasedMixin, ScoredSampler):
 
     def _prepare(self) -> None:
         self._check_fitted("classifier_")
-
-    def _validate_chunk(self, X, row_offset: int):
-        return check_model_input(X, row_offset=row_offset)
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
         # _predict_proba has validated the probabilities: score them without a second check.
