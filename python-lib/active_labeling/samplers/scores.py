@@ -89,7 +89,13 @@ def least_confidence(proba) -> np.ndarray:
 
 
 def _least_confidence(proba: np.ndarray) -> np.ndarray:
-    p1, _ = _top_two(proba)
+    k = proba.shape[1]
+    if k > _COLUMNWISE_MAX_CLASSES:
+        p1 = proba.max(axis=1)
+    else:
+        p1 = proba[:, 0].copy()
+        for j in range(1, k):
+            np.maximum(p1, proba[:, j], out=p1)
     return np.clip(1.0 - p1, 0.0, 1.0)
 
 
