@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("kcenter", "bench_kcenter.py"),
     ("wkmeans", "bench_wkmeans.py"),
     ("uncertainty_peers", "bench_uncertainty_peers.py"),
+    ("flow", "bench_flow.py"),
 ]
 
 

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from active_labeling.errors import InputError
-from active_labeling.flow.feature_checks import check_no_infinity
+from active_labeling.flow.feature_checks import check_batch_no_infinity, check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import load_model
@@ -112,11 +112,9 @@ def query_sampler(
                 progress(batch.num_rows)
             if batch.num_rows == 0:
                 continue
-            ids = batch.column("item_id")
-            frame = batch.drop_columns(["item_id"]).to_pandas()
-            check_no_infinity(frame, ids, dataset)
-            pool_ids.append(ids)
-            yield to_input(frame)
+            check_batch_no_infinity(batch, dataset)
+            pool_ids.append(batch.column("item_id"))
+            yield to_input(batch.drop_columns(["item_id"]).to_pandas())
 
     if isinstance(sampler, ScoredSampler):
         stream = chunks()

@@ -162,11 +162,19 @@ def check_model_input(
         if len(X) == 0:
             raise InputError(f"{what} is empty: there is nothing to sample from")
         frame = X.to_frame() if isinstance(X, pd.Series) else X
-        numeric = frame.select_dtypes("number")
-        if numeric.shape[1]:
-            values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
-            if np.isinf(values).any():
-                _raise_first(np.isinf(values), values, numeric, what, row_offset)
+        # Column by column: a float column's values are a view, the frame is never copied.
+        for j, name in enumerate(frame.columns):
+            column = frame[name]
+            if not pd.api.types.is_numeric_dtype(column.dtype):
+                continue
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            infinite = np.isinf(values)
+            if infinite.any():
+                i = int(np.argmax(infinite))
+                raise InputError(
+                    f"{what} has a non-finite value ({values[i]}) at row {i + row_offset}, "
+                    f"column {_column_name(frame, j)}; remove or impute it before sampling"
+                )
         return X
     if isinstance(X, list | tuple | np.ndarray):
         array = np.asarray(X)
