@@ -111,7 +111,10 @@ class StreamedTopK:
         local = top_k(scores, self.k)
         index = np.concatenate([self.index, self.n_seen + local])
         merged_scores = np.concatenate([self.scores, scores[local]])
-        best = top_k(merged_scores, self.k, index)
+        # The first chunk's top is already the top: no merge to rank.
+        best = (
+            np.arange(local.shape[0]) if self.n_seen == 0 else top_k(merged_scores, self.k, index)
+        )
         if self.keep_rows:
             new_rows = rows_of(local)
             stacked = new_rows if self.rows is None else np.vstack([self.rows, new_rows])
@@ -164,7 +167,8 @@ class ScoredSampler(BaseSampler):
     def _stream(self, X, k: int, keep_rows: bool = False) -> StreamedTopK:
         """Score the pool (a matrix or a stream of chunks) keeping the top ``k``."""
         self._prepare()
-        rng = self._rng()
+        # Only samplers that draw randomness pay for a generator.
+        rng = self._rng() if hasattr(self, "random_state") else None
         chunks: Iterable = X if is_chunk_stream(X) else (X,)
         best = StreamedTopK(k, keep_rows=keep_rows)
         for chunk in chunks:
