@@ -2,6 +2,8 @@
 
 Usage: ``.venv/bin/python bench/run_all.py [--quick] [--output PATH] [--only NAME ...]``
 
+With ``--only``, the other benchmarks' last saved results are reused, marked as such.
+
 A full run writes ``docs/benchmarks.md``; a ``--quick`` run (small sizes, a smoke test)
 writes ``bench/results/benchmarks-quick.md`` unless ``--output`` says otherwise, so that
 the committed figures are always those of a full run. Each benchmark's raw result is kept
@@ -56,6 +58,19 @@ def run_one(name: str, script: str, quick: bool) -> dict:
     print(f"   done in {seconds:.0f} s (load average {load})", flush=True)
     result = json.loads(out.read_text())
     result["load"] = load
+    return result
+
+
+def reuse(name: str, quick: bool) -> dict | None:
+    """The last saved result of a benchmark not rerun by ``--only``, marked as such."""
+    saved = RESULTS_DIR / f"{name}{'-quick' if quick else ''}.json"
+    if not saved.exists():
+        return None
+    result = json.loads(saved.read_text())
+    result["about"] = (
+        f"*Not rerun in this run: figures of an earlier run ({saved.name}).*\n\n"
+        + result.get("about", "")
+    )
     return result
 
 
@@ -137,9 +152,11 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     results = [
         run_one(name, script, args.quick)
-        for name, script in BENCHMARKS
         if not args.only or name in args.only
+        else reuse(name, args.quick)
+        for name, script in BENCHMARKS
     ]
+    results = [r for r in results if r is not None]
     seconds = time.perf_counter() - start
     text = render(results, machine_info(), args.quick, seconds, (load_start, os.getloadavg()[0]))
     output.parent.mkdir(parents=True, exist_ok=True)
