@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from flow_helpers import write_labels_csv, write_pool_csv
 
 from active_labeling.cli import build_parser, main
+
+from flow_helpers import write_labels_csv, write_pool_csv
 
 
 def _subcommand_paths(parser, prefix=()):

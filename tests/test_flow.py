@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from flow_helpers import make_project, store_fingerprint
 
 from active_labeling.errors import InputError
 from active_labeling.flow.descriptors import (
@@ -24,6 +23,8 @@ from active_labeling.flow.query_sampler import QuerySamplerParams, query_sampler
 from active_labeling.flow.recipes import RECIPE_PARAMS, add_recipe, run_recipe
 from active_labeling.samplers.registry import STRATEGIES
 from active_labeling.store import queue
+
+from flow_helpers import make_project, store_fingerprint
 
 
 def test_project_init_writes_the_files_and_refuses_twice(tmp_path):
@@ -276,9 +277,9 @@ def test_a_fully_labeled_pool_has_nothing_to_queue(tmp_path):
 
 def test_training_without_labels_says_how_to_get_some(tmp_path):
     project = Project.init(tmp_path / "p")
-    from flow_helpers import write_pool_csv
-
     from active_labeling.store import datasets
+
+    from flow_helpers import write_pool_csv
 
     with project.connect() as con:
         project.record_dataset(

@@ -9,10 +9,11 @@ import textwrap
 import duckdb
 import pandas as pd
 import pytest
-from flow_helpers import make_project, store_fingerprint, write_labels_csv, write_pool_csv
 
 from active_labeling.errors import InputError, StoreLockedError
 from active_labeling.store import connect, datasets, labels, queue
+
+from flow_helpers import make_project, store_fingerprint, write_labels_csv, write_pool_csv
 
 
 @pytest.fixture

@@ -210,6 +210,74 @@ def cmd_queue_show(args) -> int:
     return 0
 
 
+def cmd_user_add(args) -> int:
+    from active_labeling.labeling.auth import add_user
+
+    project = _project(args)
+    with project.connect() as con:
+        password = add_user(con, args.name, args.role)
+    print(f"user {args.name!r} ({args.role}) added; password, shown this once:")
+    print(password)
+    return 0
+
+
+def cmd_token_create(args) -> int:
+    from active_labeling.labeling.auth import create_token
+
+    project = _project(args)
+    with project.connect() as con:
+        token = create_token(con, args.name)
+    print(f"API token for {args.name!r}, shown this once (send it as 'Authorization: Bearer ...'):")
+    print(token)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from active_labeling.labeling.app import create_app
+
+    tls = bool(args.tls_certfile and args.tls_keyfile)
+    if not _is_loopback(args.host) and not (tls or args.behind_proxy):
+        print(
+            f"warning: serving on {args.host} without TLS: passwords and session cookies "
+            "cross the network in clear; use --tls-certfile/--tls-keyfile, or a TLS proxy "
+            "(then pass --behind-proxy)",
+            file=sys.stderr,
+        )
+    app = create_app(
+        args.project,
+        dataset=args.dataset,
+        queue=args.queue,
+        lease_minutes=args.lease_minutes,
+        secure_cookies=tls or args.behind_proxy,
+        media_column=args.media_column,
+    )
+    scheme = "https" if tls else "http"
+    print(f"labeling app of {args.project} on {scheme}://{args.host}:{args.port}/ (Ctrl-C stops)")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ssl_certfile=args.tls_certfile,
+        ssl_keyfile=args.tls_keyfile,
+        proxy_headers=args.behind_proxy,
+    )
+    return 0
+
+
 def cmd_strategies(args) -> int:
     from active_labeling.samplers.registry import STRATEGIES
 
@@ -319,6 +387,33 @@ def build_parser() -> argparse.ArgumentParser:
     qshow.add_argument("project")
     qshow.add_argument("--queue", default="queue")
     qshow.add_argument("--top", type=int, default=10)
+
+    serve = command(commands, "serve", cmd_serve, "run the labeling web app (owns the store)")
+    serve.add_argument("project")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--dataset", help="the dataset to label (default: the queue's)")
+    serve.add_argument("--queue", help="the queue to hand out (default: the latest)")
+    serve.add_argument("--lease-minutes", type=float, default=10.0)
+    serve.add_argument("--media-column", help="a column of image paths under the media folder")
+    serve.add_argument("--tls-certfile")
+    serve.add_argument("--tls-keyfile")
+    serve.add_argument(
+        "--behind-proxy", action="store_true", help="a TLS proxy stands in front of the app"
+    )
+
+    user = commands.add_parser("user", help="users of the labeling app")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    uadd = command(user_commands, "add", cmd_user_add, "add a user; prints its password once")
+    uadd.add_argument("project")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", choices=["labeler", "reviewer", "admin"], default="labeler")
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    tcreate = command(token_commands, "create", cmd_token_create, "a new API token for a user")
+    tcreate.add_argument("project")
+    tcreate.add_argument("name")
 
     command(commands, "strategies", cmd_strategies, "list the query strategies")
     return parser

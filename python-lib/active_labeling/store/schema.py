@@ -78,4 +78,43 @@ DDL = [
         created_at TIMESTAMPTZ NOT NULL
     )
     """,
+    # Leases live here, not in the server's memory: a restart neither loses nor duplicates
+    # work. One row per leased item; an expired row is free for anyone.
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        dataset VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        annotator VARCHAR NOT NULL,
+        generation_id BIGINT,
+        score DOUBLE,
+        model_version VARCHAR,
+        leased_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (dataset, item_id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        name VARCHAR PRIMARY KEY,
+        role VARCHAR NOT NULL CHECK (role IN ('labeler', 'reviewer', 'admin')),
+        password_hash VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS api_tokens (
+        token_hash VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS web_sessions (
+        session_hash VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        csrf_token VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    )
+    """,
 ]

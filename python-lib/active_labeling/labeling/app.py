@@ -1,0 +1,140 @@
+"""The labeling web app: the FastAPI application the ``serve`` command runs.
+
+It owns the project store while it runs. Every response carries a strict
+Content-Security-Policy (no inline script), nosniff and no framing; every error is JSON
+``{error, detail}``. Static files come from the plugin's ``webapps/labeling/static``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from active_labeling import __version__
+from active_labeling.errors import ActiveLabelingError, InputError, StoreLockedError
+from active_labeling.flow.descriptors import plugin_root
+from active_labeling.flow.project import Project
+from active_labeling.labeling import admin_routes, auth_routes, item_routes
+from active_labeling.labeling.auth import AuthError, ForbiddenError, LoginThrottle, RateLimitedError
+from active_labeling.labeling.service import (
+    DEFAULT_LEASE_MINUTES,
+    ConflictError,
+    LabelingService,
+    NotFoundError,
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+        "object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+_STATUS = [
+    (AuthError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (RateLimitedError, 429),
+    (StoreLockedError, 503),
+    (InputError, 422),
+]
+
+
+def _error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def static_dir() -> Path:
+    return plugin_root() / "webapps" / "labeling" / "static"
+
+
+def create_app(
+    project_root: Path | str,
+    *,
+    dataset: str | None = None,
+    queue: str | None = None,
+    lease_minutes: float = DEFAULT_LEASE_MINUTES,
+    secure_cookies: bool = False,
+    media_column: str | None = None,
+) -> FastAPI:
+    """The app for one project. It opens the store for writing and keeps it open."""
+    project = Project.open(project_root)
+    con = project.connect()
+    service = LabelingService(
+        project,
+        con,
+        dataset=dataset,
+        queue=queue,
+        lease_minutes=lease_minutes,
+        media_column=media_column,
+    )
+    app = FastAPI(
+        title="active-labeling",
+        version=__version__,
+        description="Label the items of a ranked queue; every action is an event in the store.",
+    )
+    app.state.service = service
+    app.state.throttle = LoginThrottle()
+    app.state.secure_cookies = secure_cookies
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(ActiveLabelingError)
+    async def project_error(request: Request, exc: ActiveLabelingError):
+        status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+        return _error(status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return _error(422, "InvalidRequest", f"{where}: {first['msg']}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, "HTTPError", str(exc.detail))
+
+    for router in (auth_routes.router, item_routes.router, admin_routes.router):
+        app.include_router(router)
+
+    @app.get("/media/{path:path}", include_in_schema=False)
+    def media(path: str):
+        root = (project.root / "media").resolve()
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return _error(404, "NotFound", "no such media file")
+        return FileResponse(target)
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return RedirectResponse("/static/index.html")
+
+    @app.get("/healthz", include_in_schema=False)
+    def health():
+        return {"ok": True}
+
+    static = static_dir()
+    if static.is_dir():
+        app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.on_event("shutdown")
+    def close_store():
+        con.close()
+
+    return app

@@ -1,0 +1,92 @@
+"""Log in, log out, and who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+
+from active_labeling.labeling.auth import (
+    AuthError,
+    User,
+    check_password,
+    close_session,
+    open_session,
+)
+from active_labeling.labeling.dependencies import SESSION_COOKIE, current_user, get_service
+from active_labeling.labeling.service import LabelingService, class_keys
+
+router = APIRouter(prefix="/api", tags=["session"])
+
+
+class Login(BaseModel):
+    username: str
+    password: str
+
+
+class SessionInfo(BaseModel):
+    user: str
+    role: str
+    csrf_token: str | None
+    project: dict | None = None
+
+
+@router.post("/login", response_model=SessionInfo)
+def login(
+    body: Login,
+    request: Request,
+    response: Response,
+    service: LabelingService = Depends(get_service),
+):
+    throttle = request.app.state.throttle
+    client = request.client.host if request.client else "unknown"
+    keys = (f"user:{body.username}", f"client:{client}")
+    throttle.check(*keys)
+    try:
+        with service.lock:
+            user = check_password(service.con, body.username, body.password)
+            session_id, user = open_session(service.con, user)
+    except AuthError:
+        throttle.failed(*keys)
+        raise
+    throttle.succeeded(*keys)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.secure_cookies,
+        path="/",
+    )
+    return SessionInfo(user=user.name, role=user.role, csrf_token=user.csrf_token)
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    response: Response,
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        with service.lock:
+            close_session(service.con, session_id)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return {"ok": True}
+
+
+@router.get("/session", response_model=SessionInfo)
+def session(user: User = Depends(current_user), service: LabelingService = Depends(get_service)):
+    return SessionInfo(
+        user=user.name,
+        role=user.role,
+        csrf_token=user.csrf_token,
+        project={
+            "name": service.project.settings.name,
+            "dataset": service.dataset,
+            "queue": service.queue,
+            "classes": service.classes,
+            "keys": class_keys(service.classes),
+            "columns": service.columns(),
+        },
+    )

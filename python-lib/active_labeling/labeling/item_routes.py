@@ -1,0 +1,133 @@
+"""Items: the next ones to label, labeling, skipping, undo, history and progress."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from active_labeling.labeling.auth import User
+from active_labeling.labeling.dependencies import current_user, get_service
+from active_labeling.labeling.service import LabelingService
+
+router = APIRouter(prefix="/api", tags=["labeling"])
+
+
+class LabelBody(BaseModel):
+    label: str
+    comment: str | None = Field(default=None, max_length=2000)
+    lead_time_ms: int | None = None
+    session: str | None = Field(default=None, max_length=100)
+
+
+class SkipBody(BaseModel):
+    comment: str | None = Field(default=None, max_length=2000)
+    lead_time_ms: int | None = None
+    session: str | None = Field(default=None, max_length=100)
+
+
+class Ack(BaseModel):
+    event_id: int
+    item_id: str
+    label: str | None
+    status: str
+
+
+@router.get("/items/next")
+def next_items(
+    count: int = Query(default=1, ge=1, le=20),
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    """The next items to label, leased to the caller (their own leases first)."""
+    handout = service.next_items(user.name, count)
+    return {
+        "items": handout.items,
+        "queue_exhausted": handout.queue_exhausted,
+        "done": handout.done,
+    }
+
+
+@router.get("/items/{item_id}")
+def get_item(
+    item_id: str,
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    return service.item(item_id, user.name)
+
+
+@router.post("/items/{item_id}/heartbeat")
+def heartbeat(
+    item_id: str,
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    return {"lease_expires_at": service.heartbeat(user.name, item_id).isoformat()}
+
+
+@router.post("/items/{item_id}/label", response_model=Ack)
+def label(
+    item_id: str,
+    body: LabelBody,
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    """Label an item; acknowledged once the event is committed."""
+    event_id = service.record(
+        user.name,
+        item_id,
+        status="labeled",
+        label=body.label,
+        comment=body.comment,
+        lead_time_ms=body.lead_time_ms,
+        session=body.session,
+    )
+    return Ack(event_id=event_id, item_id=item_id, label=body.label, status="labeled")
+
+
+@router.post("/items/{item_id}/skip", response_model=Ack)
+def skip(
+    item_id: str,
+    body: SkipBody | None = None,
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    body = body or SkipBody()
+    event_id = service.record(
+        user.name,
+        item_id,
+        status="skipped",
+        comment=body.comment,
+        lead_time_ms=body.lead_time_ms,
+        session=body.session,
+    )
+    return Ack(event_id=event_id, item_id=item_id, label=None, status="skipped")
+
+
+@router.post("/undo")
+def undo(
+    session: str | None = Query(default=None, max_length=100),
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    """Undo the caller's latest label or skip; the item is theirs again."""
+    undone, item = service.undo(user.name, session)
+    return {"undone": undone, "item": item}
+
+
+@router.get("/history")
+def history(
+    limit: int = Query(default=20, ge=1, le=500),
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    return {"items": service.history(user.name, limit)}
+
+
+@router.get("/progress")
+def progress(
+    session: str | None = Query(default=None, max_length=100),
+    user: User = Depends(current_user),
+    service: LabelingService = Depends(get_service),
+):
+    return service.progress(user.name, session)

@@ -1,0 +1,246 @@
+"""The labeling API with FastAPI's test client: handout, leases, writes, and every refusal."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from active_labeling.flow.recipes import add_recipe, run_recipe
+from active_labeling.labeling.app import SECURITY_HEADERS, create_app
+from active_labeling.labeling.auth import add_user, create_token
+
+from flow_helpers import make_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = make_project(tmp_path / "p", n=80, n_labels=20)
+    add_recipe(
+        project,
+        "train-model",
+        "train",
+        inputs={"dataset": ["pool"], "labels": ["labels"]},
+        outputs={"model": ["clf"]},
+        params={"cv_folds": 3},
+    )
+    add_recipe(
+        project,
+        "query-sampler",
+        "query",
+        inputs={"pool": ["pool"], "model": ["clf"]},
+        outputs={"queue": ["queue"]},
+        params={"queue_size": 10},
+    )
+    run_recipe(project, "train", progress=False)
+    run_recipe(project, "query", progress=False)
+    return project
+
+
+@pytest.fixture
+def users(project):
+    with project.connect() as con:
+        return {
+            "ann": add_user(con, "ann", "labeler"),
+            "bob": add_user(con, "bob", "labeler"),
+            "root": add_user(con, "root", "admin"),
+        }
+
+
+@pytest.fixture
+def app(project, users):
+    return create_app(project.root, lease_minutes=10)
+
+
+def login(app, name, password):
+    client = TestClient(app)
+    response = client.post("/api/login", json={"username": name, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def test_login_sets_a_strict_httponly_cookie_and_wrong_passwords_are_refused(app, users):
+    client = TestClient(app)
+    bad = client.post("/api/login", json={"username": "ann", "password": "nope"})
+    assert bad.status_code == 401 and bad.json()["error"] == "AuthError"
+    good = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
+    cookie = good.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert client.get("/api/session").json()["project"]["classes"] == ["yes", "no"]
+
+
+def test_logins_are_rate_limited(app, users):
+    client = TestClient(app)
+    for _ in range(5):
+        response = client.post("/api/login", json={"username": "ann", "password": "x"})
+        assert response.status_code == 401
+    response = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
+    assert response.status_code == 429 and "too many failed logins" in response.json()["detail"]
+
+
+def test_every_response_carries_the_security_headers(app):
+    response = TestClient(app).get("/api/session")
+    assert response.status_code == 401
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+
+
+def test_handout_follows_the_queue_and_never_leases_one_item_twice(app, users, project):
+    ann, bob = login(app, "ann", users["ann"]), login(app, "bob", users["bob"])
+    first = ann.get("/api/items/next?count=3").json()
+    assert [i["rank"] for i in first["items"]] == [1, 2, 3]
+    assert first["items"][0]["prediction"]["label"] in ("yes", "no")
+    again = ann.get("/api/items/next?count=3").json()  # the same leased items come back
+    assert [i["item_id"] for i in again["items"]] == [i["item_id"] for i in first["items"]]
+    other = bob.get("/api/items/next?count=3").json()
+    assert [i["rank"] for i in other["items"]] == [4, 5, 6]
+
+
+def test_label_is_acknowledged_after_commit_and_written_once(app, users, project):
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]
+    ack = ann.post(
+        f"/api/items/{item['item_id']}/label",
+        json={"label": "yes", "comment": "sure", "lead_time_ms": 1234, "session": "s1"},
+    )
+    assert ack.status_code == 200 and ack.json()["status"] == "labeled"
+    store = app.state.service.con
+    row = store.execute(
+        "SELECT item_id, label, status, annotator, session, comment, lead_time_ms, "
+        "model_version, queue_score IS NOT NULL FROM label_events WHERE event_id = ?",
+        [ack.json()["event_id"]],
+    ).fetchone()
+    assert row == (item["item_id"], "yes", "labeled", "ann", "s1", "sure", 1234, "1", True)
+    nxt = ann.get("/api/items/next").json()["items"][0]
+    assert nxt["item_id"] != item["item_id"] and nxt["rank"] == 2
+    progress = ann.get("/api/progress?session=s1").json()
+    assert progress["mine_session"] == 1 and progress["total_labeled"] == 21
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("no auth", 401),
+        ("no csrf", 403),
+        ("unknown item", 404),
+        ("bad label", 422),
+        ("leased", 409),
+        ("wrong role", 403),
+        ("bad token", 401),
+    ],
+)
+def test_every_refusal(case, status, app, users):
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    if case == "no auth":
+        response = TestClient(app).post(f"/api/items/{item}/label", json={"label": "yes"})
+    elif case == "no csrf":
+        del ann.headers["X-CSRF-Token"]
+        response = ann.post(f"/api/items/{item}/label", json={"label": "yes"})
+    elif case == "unknown item":
+        response = ann.post("/api/items/NOPE/label", json={"label": "yes"})
+    elif case == "bad label":
+        response = ann.post(f"/api/items/{item}/label", json={"label": "maybe"})
+    elif case == "leased":
+        bob = login(app, "bob", users["bob"])
+        response = bob.post(f"/api/items/{item}/label", json={"label": "yes"})
+    elif case == "wrong role":
+        response = ann.get("/api/export?format=csv")
+    else:
+        response = TestClient(app).get("/api/progress", headers={"Authorization": "Bearer x"})
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"} and body["detail"]
+    with app.state.service.lock:
+        count = app.state.service.con.execute(
+            "SELECT count(*) FROM label_events WHERE annotator <> 'import'"
+        ).fetchone()[0]
+    assert count == 0  # a refusal writes nothing
+
+
+def test_bearer_tokens_need_no_csrf(app, users, project):
+    with app.state.service.lock:
+        token = create_token(app.state.service.con, "bob")
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    item = client.get("/api/items/next").json()["items"][0]["item_id"]
+    assert client.post(f"/api/items/{item}/skip", json={}).json()["status"] == "skipped"
+
+
+def test_skip_undo_and_relabel_are_events(app, users):
+    ann = login(app, "ann", users["ann"])
+    a, b = (i["item_id"] for i in ann.get("/api/items/next?count=2").json()["items"])
+    ann.post(f"/api/items/{a}/label", json={"label": "yes"})
+    ann.post(f"/api/items/{b}/skip", json={"comment": "unsure"})
+    undone = ann.post("/api/undo").json()
+    assert undone["undone"] == {"item_id": b, "label": None, "status": "skipped"}
+    assert undone["item"]["item_id"] == b
+    ann.post(f"/api/items/{a}/label", json={"label": "no"})  # back, change the label
+    history = ann.get("/api/history").json()["items"]
+    assert [(h["item_id"], h["status"]) for h in history[:4]] == [
+        (a, "labeled"),
+        (b, "undone"),
+        (b, "skipped"),
+        (a, "labeled"),
+    ]
+    assert ann.get(f"/api/items/{a}").json()["current_label"] == "no"
+
+
+def test_admin_sees_stats_events_and_exports(app, users, tmp_path):
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    ann.post(f"/api/items/{item}/label", json={"label": "no"})
+    root = login(app, "root", users["root"])
+    stats = root.get("/api/admin/stats").json()
+    assert {"annotator": "ann", "labeled": 1, "skipped": 0}.items() <= stats["labelers"][0].items()
+    assert root.get("/api/admin/events").json()["events"][0]["item_id"] == item
+    export = root.get("/api/export?format=csv")
+    assert export.status_code == 200 and item in export.text
+
+
+def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users):
+    first = create_app(project.root, lease_minutes=10)
+    ann = login(first, "ann", users["ann"])
+    held = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    first.state.service.con.close()
+    second = create_app(project.root, lease_minutes=10)
+    bob = login(second, "bob", users["bob"])
+    assert bob.get("/api/items/next").json()["items"][0]["item_id"] != held  # still ann's
+    second.state.service.con.execute("UPDATE leases SET expires_at = now() - INTERVAL 1 MINUTE")
+    assert bob.get("/api/items/next").json()["items"][0]["item_id"] == held  # expired: free
+
+
+def test_when_the_queue_runs_out_items_follow_in_dataset_order(project, users):
+    app = create_app(project.root)
+    ann = login(app, "ann", users["ann"])
+    seen = []
+    for _ in range(11):
+        handout = ann.get("/api/items/next").json()
+        item = handout["items"][0]
+        seen.append((item["rank"], handout["queue_exhausted"]))
+        ann.post(f"/api/items/{item['item_id']}/label", json={"label": "yes"})
+    assert seen[:10] == [(r, False) for r in range(1, 11)]
+    assert seen[10] == (None, True)
+
+
+def test_openapi_documents_the_api(app):
+    paths = TestClient(app).get("/openapi.json").json()["paths"]
+    for path in [
+        "/api/items/next",
+        "/api/items/{item_id}/label",
+        "/api/items/{item_id}/skip",
+        "/api/undo",
+        "/api/progress",
+        "/api/export",
+    ]:
+        assert path in paths
+
+
+def test_media_route_refuses_paths_outside_the_media_folder(app, project):
+    (project.root / "media").mkdir()
+    (project.root / "media" / "a.txt").write_text("ok")
+    (project.root / "secret.txt").write_text("no")
+    client = TestClient(app)
+    assert client.get("/media/a.txt").text == "ok"
+    assert client.get("/media/../secret.txt").status_code == 404
+    assert client.get("/media/%2e%2e/secret.txt").status_code == 404
