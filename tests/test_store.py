@@ -241,3 +241,28 @@ def test_read_only_open_of_a_missing_store_says_init(tmp_path):
     with pytest.raises(InputError, match="active-labeling init"):
         connect(tmp_path / "none.duckdb", read_only=True)
     assert isinstance(duckdb.__version__, str)
+
+
+def test_a_store_held_by_the_labeling_server_names_it(tmp_path):
+    import json
+
+    path = tmp_path / "store.duckdb"
+    connect(path).close()
+    (tmp_path / "serve.json").write_text(json.dumps({"pid": 4242, "url": "http://127.0.0.1:8000/"}))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, duckdb; con = duckdb.connect({str(path)!r}); "
+            "print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match=r"owned by the labeling server .*8000"):
+            connect(path)
+    finally:
+        holder.communicate("", timeout=30)

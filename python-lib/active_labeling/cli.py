@@ -265,17 +265,36 @@ def cmd_serve(args) -> int:
         media_column=args.media_column,
     )
     scheme = "https" if tls else "http"
-    print(f"labeling app of {args.project} on {scheme}://{args.host}:{args.port}/ (Ctrl-C stops)")
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        ssl_certfile=args.tls_certfile,
-        ssl_keyfile=args.tls_keyfile,
-        proxy_headers=args.behind_proxy,
-    )
+    url = f"{scheme}://{args.host}:{args.port}/"
+    print(f"labeling app of {args.project} on {url} (Ctrl-C stops)", flush=True)
+    marker = _write_server_file(Path(args.project), url)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            ssl_certfile=args.tls_certfile,
+            ssl_keyfile=args.tls_keyfile,
+            proxy_headers=args.behind_proxy,
+        )
+    finally:
+        marker.unlink(missing_ok=True)
     return 0
+
+
+def _write_server_file(project: Path, url: str) -> Path:
+    """serve.json beside the store: lets other commands name the server that holds it."""
+    import json
+    import os
+
+    from active_labeling.store.connection import SERVER_FILE
+
+    marker = project / SERVER_FILE
+    temporary = marker.with_name(f".{SERVER_FILE}.tmp")
+    temporary.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    os.replace(temporary, marker)
+    return marker
 
 
 def cmd_strategies(args) -> int:

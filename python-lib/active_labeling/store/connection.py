@@ -6,6 +6,7 @@ error here says so plainly, so the user can stop that process or go through its 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +17,23 @@ import duckdb
 from active_labeling.errors import InputError, StoreLockedError
 from active_labeling.store.schema import DDL, SCHEMA_VERSION
 
+#: Written beside the store by ``active-labeling serve`` while it runs.
+SERVER_FILE = "serve.json"
+
 
 def _locked_message(path: Path, exc: Exception) -> str:
     pid = re.search(r"PID (\d+)", str(exc))
     holder = f"process {pid.group(1)}" if pid else "another process"
+    server = path.with_name(SERVER_FILE)
+    if server.is_file():
+        try:
+            info = json.loads(server.read_text())
+            return (
+                f"the store {path} is owned by the labeling server (process {info['pid']}, "
+                f"{info['url']}); stop it to use this command, or use its HTTP API"
+            )
+        except (ValueError, KeyError, OSError):
+            pass
     return (
         f"the store {path} is in use by {holder}; stop it, or run this command through the "
         "running server (`active-labeling serve` owns the store while it runs)"
