@@ -24,7 +24,7 @@ $(VENV)/.bench-installed: $(STAMP)
 
 ## demo: set up, then go from a CSV (Palmer penguins) to a ranked labeling queue
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py --serve
 
 ## curves: simulate active learning on digits and print each strategy's learning curve
 curves: $(STAMP)

@@ -5,7 +5,8 @@ Uses the Palmer penguins data (shipped inside the ``palmerpenguins`` package: no
 makes a project, imports the table, seeds 9 labels (3 per species, as a labeler would),
 trains a model, ranks the unlabeled penguins by margin, and prints the top of the queue.
 
-Run it with ``make demo``. It prints every command, so you can replay them by hand.
+Run it with ``make demo``: it ends by serving the labeling app on http://127.0.0.1:8000/
+(Ctrl-C stops it). It prints every command, so you can replay them by hand.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=".demo/penguins", help="where to make the project")
     parser.add_argument("--strategy", default="margin", help="query strategy of the queue")
+    parser.add_argument(
+        "--serve", action="store_true", help="end by serving the labeling app (Ctrl-C stops)"
+    )
+    parser.add_argument("--port", default="8000", help="port of the labeling app")
     args = parser.parse_args(argv)
 
     project = Path(args.project)
@@ -76,6 +81,14 @@ def main(argv=None) -> int:
     run("run", str(project), "train")
     run("run", str(project), "query")
     run("queue", "show", str(project), "--queue", "to-label", "--top", "8")
+    if args.serve:
+        run("user", "add", str(project), "demo", "--role", "admin")
+        print(
+            f"\nOpen http://127.0.0.1:{args.port}/ and log in as 'demo' with the password above."
+            "\nKeys: 1-3 label, S skip, Left arrow back, Z undo, H hint. Ctrl-C stops the app."
+        )
+        run("serve", str(project), "--port", args.port)
+        return 0
     print(
         "\nThe queue holds the 20 penguins the model is least sure about (the species column is\n"
         "shown only because this data set comes labeled; the model never sees it). Label some,\n"
