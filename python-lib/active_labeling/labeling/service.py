@@ -123,10 +123,9 @@ class LabelingService:
         shown = self.project.settings.feature_columns
         if shown:
             return list(shown)
-        names = [
-            r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
-        ]
-        return [n for n in names if n != "item_id"]
+        with self.lock:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
+        return [row[0] for row in described if row[0] != "item_id"]
 
     def latest_generation(self) -> tuple[int, str | None, str | None] | None:
         """(generation id, model name, model version) of the queue's latest generation."""
