@@ -1,0 +1,850 @@
+// The labeling page: shows one leased item at a time, sends labels, skips, undo and
+// heartbeats to the API, keeps a few items prefetched so the next one appears at once.
+// Text from the data is only ever set through textContent, never parsed as HTML.
+"use strict";
+
+(() => {
+  const PREFETCH = 3; // items asked for at a time; the server returns our leased ones first
+  const HEARTBEAT_MS = 60_000;
+  const RETRY_MS = 15_000; // when no item is free right now
+  const RECENT_SHOWN = 8;
+  const HINT_STORAGE = "active-labeling.show-hint";
+  const EXHAUSTED_TEXT = "The ranked queue is done: items now come in dataset order.";
+  // The class keys: 1..9 then letters, leaving out the letters that are commands.
+  const KEY_POOL = "123456789abcdefgijklmnopqrtuvwxy".split("");
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    csrf: "",
+    project: null,
+    classes: [],
+    keyToClass: new Map(),
+    classToKey: new Map(),
+    current: null, // {item, source: "queue" | "back", shownAt, comment}
+    buffer: [], // prefetched items, leased to us, shown next
+    inFlight: new Set(), // item ids whose label or skip has been sent and not yet answered
+    pending: Promise.resolve(), // the chain of writes: they reach the server in order
+    writes: 0,
+    backList: null, // my history, one entry per item, newest first
+    backIndex: -1, // -1: the queue; 0: the last item I touched; 1: the one before...
+    busy: false, // a navigation (back, undo) is loading
+    done: false,
+    hint: readHint(),
+    retryTimer: 0,
+  };
+
+  // ---------------------------------------------------------------- the API
+
+  class ApiError extends Error {
+    constructor(status, detail, code) {
+      super(detail);
+      this.status = status;
+      this.detail = detail;
+      this.code = code || "";
+    }
+  }
+
+  let leaving = false;
+  function goToLogin() {
+    if (leaving) return;
+    leaving = true;
+    // Relative: the pages live side by side, wherever the server mounts them.
+    window.location.assign("login.html");
+  }
+
+  function describeError(data, response) {
+    const detail = data && data.detail;
+    if (typeof detail === "string" && detail) return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => (d && typeof d.msg === "string" ? d.msg : JSON.stringify(d))).join("; ");
+    }
+    if (data && typeof data.error === "string" && data.error) return data.error;
+    return `The server answered ${response.status} ${response.statusText}`.trim();
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+    if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      throw new ApiError(0, "The server cannot be reached: check the connection, then try again.", "network");
+    }
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (response.status === 401) {
+      goToLogin();
+      throw new ApiError(401, describeError(data, response), "unauthorized");
+    }
+    if (!response.ok) throw new ApiError(response.status, describeError(data, response), data && data.error);
+    return data;
+  }
+
+  const itemPath = (id, action) => `/api/items/${encodeURIComponent(id)}${action ? "/" + action : ""}`;
+
+  // ---------------------------------------------------------------- messages
+
+  function showMessage(text, kind = "error") {
+    const box = $("messages");
+    const message = document.createElement("div");
+    message.className = `message ${kind}`;
+    const body = document.createElement("span");
+    body.className = "message-text";
+    body.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "message-close";
+    close.setAttribute("aria-label", "Dismiss this message");
+    close.textContent = "×";
+    close.addEventListener("click", () => message.remove());
+    message.append(body, close);
+    box.append(message);
+    while (box.children.length > 3) box.firstElementChild.remove();
+    if (kind !== "error") setTimeout(() => message.remove(), 6000);
+  }
+
+  function report(error) {
+    if (error instanceof ApiError && error.status === 401) return; // on our way to the login page
+    showMessage(error instanceof ApiError ? error.detail : String(error));
+  }
+
+  function dismissMessages() {
+    $("messages").replaceChildren();
+  }
+
+  // ---------------------------------------------------------------- small helpers
+
+  function newSessionId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+  const SESSION_ID = newSessionId();
+
+  function readHint() {
+    try {
+      return window.localStorage.getItem(HINT_STORAGE) === "1";
+    } catch {
+      return false;
+    }
+  }
+
+  function writeHint(on) {
+    try {
+      window.localStorage.setItem(HINT_STORAGE, on ? "1" : "0");
+    } catch {
+      // private mode: the choice lasts for this page only
+    }
+  }
+
+  function formatNumber(value, digits = 4) {
+    return value.toLocaleString(undefined, { maximumFractionDigits: digits });
+  }
+
+  function formatCount(value, digits = 0) {
+    return typeof value === "number" && Number.isFinite(value) ? formatNumber(value, digits) : "–";
+  }
+
+  function formatValue(value) {
+    if (value === null || value === undefined || (typeof value === "number" && Number.isNaN(value))) {
+      return { text: "missing", kind: "missing" };
+    }
+    if (typeof value === "number") return { text: formatNumber(value), kind: "number" };
+    if (typeof value === "boolean") return { text: String(value), kind: "boolean" };
+    if (typeof value === "string") return { text: value, kind: value.length > 80 ? "long" : "text" };
+    return { text: JSON.stringify(value), kind: "text" };
+  }
+
+  function formatTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // Only same-origin, http(s) or data: URLs become an image; anything else is ignored.
+  function safeImageUrl(raw) {
+    if (typeof raw !== "string" || !raw) return null;
+    let url;
+    try {
+      url = new URL(raw, window.location.href);
+    } catch {
+      return null;
+    }
+    if (url.protocol === "data:") return raw.startsWith("data:image/") ? url.href : null;
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    return url.href;
+  }
+
+  function kbd(text) {
+    const key = document.createElement("kbd");
+    key.textContent = text;
+    return key;
+  }
+
+  function setWrites(delta) {
+    state.writes += delta;
+    document.body.dataset.pendingWrites = String(state.writes);
+  }
+
+  // ---------------------------------------------------------------- classes and keys
+
+  function setupClasses(project) {
+    state.classes = Array.isArray(project.classes) ? project.classes.map(String) : [];
+    const serverKeys = project.keys && typeof project.keys === "object" ? project.keys : null;
+    state.classes.forEach((cls) => {
+      let key = serverKeys && typeof serverKeys[cls] === "string" ? serverKeys[cls].toLowerCase() : "";
+      if (!key || state.keyToClass.has(key)) key = KEY_POOL.find((k) => !state.keyToClass.has(k)) || "";
+      if (key) {
+        state.keyToClass.set(key, cls);
+        state.classToKey.set(cls, key);
+      }
+    });
+
+    const group = $("classes");
+    group.replaceChildren();
+    state.classes.forEach((cls) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "class-button";
+      button.dataset.label = cls;
+      button.setAttribute("aria-pressed", "false");
+      const key = state.classToKey.get(cls);
+      if (key) {
+        button.setAttribute("aria-keyshortcuts", key.toUpperCase());
+        const badge = kbd(key.toUpperCase());
+        badge.className = "key-badge";
+        button.append(badge);
+      }
+      const name = document.createElement("span");
+      name.className = "class-name";
+      name.textContent = cls;
+      const suggestion = document.createElement("span");
+      suggestion.className = "suggested-mark";
+      suggestion.textContent = "model";
+      button.append(name, suggestion);
+      button.addEventListener("click", () => label(cls));
+      group.append(button);
+    });
+    if (!state.classes.length) {
+      showMessage("This project declares no classes: an admin must set them in project.toml.");
+    }
+  }
+
+  function classButtons() {
+    return Array.from($("classes").querySelectorAll(".class-button"));
+  }
+
+  // ---------------------------------------------------------------- the item card
+
+  let renderedEntry = null;
+
+  function render() {
+    const entry = state.current;
+    const card = $("item");
+    const empty = $("empty");
+    const hasItem = Boolean(entry);
+    const waiting = !hasItem && !state.done;
+    card.hidden = !hasItem && state.done;
+    empty.hidden = !(state.done && !hasItem);
+    card.dataset.source = hasItem ? entry.source : "none";
+    card.setAttribute("aria-busy", waiting || state.busy ? "true" : "false");
+    $("back-notice").hidden = !(hasItem && entry.source === "back");
+    $("btn-return").hidden = !(hasItem && entry.source === "back");
+    $("btn-skip").disabled = !hasItem;
+    classButtons().forEach((b) => {
+      b.disabled = !hasItem;
+    });
+    renderHint();
+    // The card's content is rebuilt only when another item comes on screen, so a comment
+    // being written survives a busy spell or a failed undo.
+    if (entry === renderedEntry && hasItem) return;
+    renderedEntry = entry;
+    if (!hasItem) {
+      $("item-id").textContent = "";
+      card.dataset.itemId = "";
+      $("item-meta").replaceChildren();
+      const placeholder = document.createElement("p");
+      placeholder.className = "placeholder";
+      placeholder.textContent = state.done ? "" : "Loading the next item…";
+      $("item-body").replaceChildren(placeholder);
+      return;
+    }
+    const item = entry.item;
+    $("item-id").textContent = String(item.item_id);
+    card.dataset.itemId = String(item.item_id);
+    renderMeta(item, entry.source);
+    renderValues(item);
+    classButtons().forEach((b) => {
+      const isCurrent = item.current_label !== null && item.current_label !== undefined && b.dataset.label === item.current_label;
+      b.setAttribute("aria-pressed", isCurrent ? "true" : "false");
+    });
+    $("comment").value = entry.comment || "";
+  }
+
+  function renderMeta(item, source) {
+    const parts = [];
+    const add = (label, value, className) => {
+      const span = document.createElement("span");
+      span.className = `meta-part${className ? " " + className : ""}`;
+      if (label) {
+        const name = document.createElement("span");
+        name.className = "meta-label";
+        name.textContent = label;
+        span.append(name, " ");
+      }
+      const strong = document.createElement("span");
+      strong.className = "meta-value";
+      strong.textContent = value;
+      span.append(strong);
+      parts.push(span);
+    };
+    if (item.dataset) add("dataset", String(item.dataset));
+    if (typeof item.rank === "number") add("rank", `#${formatNumber(item.rank, 0)}`);
+    if (typeof item.score === "number") add("score", formatNumber(item.score));
+    if (item.current_label !== null && item.current_label !== undefined) {
+      add("current label", String(item.current_label), "current-label");
+    }
+    if (source === "back") add("", "earlier item", "tag");
+    $("item-meta").replaceChildren(...parts);
+  }
+
+  function renderValues(item) {
+    const values = item.values && typeof item.values === "object" ? item.values : {};
+    let columns = Array.isArray(item.columns) && item.columns.length ? item.columns : null;
+    if (!columns && state.project && Array.isArray(state.project.columns)) columns = state.project.columns;
+    if (!columns) columns = Object.keys(values);
+    const media = item.media && typeof item.media === "object" ? item.media : {};
+
+    const table = document.createElement("table");
+    table.className = "values";
+    const tbody = document.createElement("tbody");
+    columns.forEach((column) => {
+      const row = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = String(column);
+      const td = document.createElement("td");
+      const url = safeImageUrl(media[column]);
+      if (url) {
+        const img = document.createElement("img");
+        img.className = "media";
+        img.alt = String(column);
+        img.decoding = "async";
+        img.src = url;
+        td.append(img);
+      }
+      const formatted = formatValue(values[column]);
+      const text = document.createElement("span");
+      text.className = `value ${formatted.kind}`;
+      text.textContent = formatted.text;
+      td.append(text);
+      row.append(th, td);
+      tbody.append(row);
+    });
+    table.append(tbody);
+    $("item-body").replaceChildren(table);
+  }
+
+  function renderHint() {
+    const button = $("btn-hint");
+    button.setAttribute("aria-pressed", state.hint ? "true" : "false");
+    const hint = $("hint");
+    const item = state.current && state.current.item;
+    const prediction = item && item.prediction;
+    classButtons().forEach((b) => b.classList.remove("suggested"));
+    if (!state.hint || !item) {
+      hint.hidden = true;
+      return;
+    }
+    hint.hidden = false;
+    if (!prediction || prediction.label === null || prediction.label === undefined) {
+      hint.className = "hint none";
+      hint.textContent = "No model prediction for this item.";
+      return;
+    }
+    hint.className = "hint";
+    const predicted = String(prediction.label);
+    const parts = [document.createTextNode("Model hint: "), document.createElement("strong")];
+    parts[1].textContent = predicted;
+    if (typeof prediction.confidence === "number") {
+      parts.push(document.createTextNode(` · ${Math.round(prediction.confidence * 100)}% confident`));
+    }
+    if (item.model_version) {
+      const version = document.createElement("span");
+      version.className = "muted";
+      version.textContent = ` · model ${item.model_version}`;
+      parts.push(version);
+    }
+    hint.replaceChildren(...parts);
+    classButtons().forEach((b) => b.classList.toggle("suggested", b.dataset.label === predicted));
+  }
+
+  function show(entry) {
+    entry.shownAt = performance.now();
+    state.current = entry;
+    render();
+  }
+
+  function showNextFromQueue() {
+    state.backIndex = -1;
+    state.backList = null;
+    const next = state.buffer.shift();
+    if (next) {
+      show({ item: next, source: "queue" });
+    } else {
+      state.current = null;
+      render();
+    }
+    refill();
+  }
+
+  function flash(cls) {
+    const button = classButtons().find((b) => b.dataset.label === cls);
+    if (!button) return;
+    button.classList.remove("flash");
+    void button.offsetWidth; // restart the animation
+    button.classList.add("flash");
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  function leadTime(entry) {
+    return Math.max(0, Math.round(performance.now() - entry.shownAt));
+  }
+
+  function commentValue() {
+    const text = $("comment").value.trim();
+    return text ? text : null;
+  }
+
+  function label(cls) {
+    if (!state.current || state.busy) return;
+    flash(cls);
+    send("label", { label: cls });
+  }
+
+  function skip() {
+    if (!state.current || state.busy) return;
+    send("skip", {});
+  }
+
+  // Sends the action for the item on screen and shows the next item at once. The writes
+  // are chained so they reach the server in the order the labeler made them.
+  function send(action, fields) {
+    const entry = state.current;
+    const id = entry.item.item_id;
+    const body = { ...fields, comment: commentValue(), lead_time_ms: leadTime(entry), session: SESSION_ID };
+    state.inFlight.add(id);
+    setWrites(1);
+    state.pending = state.pending
+      .then(() => api("POST", itemPath(id, action), body))
+      .then(
+        () => {
+          state.inFlight.delete(id);
+          refreshSide();
+        },
+        (error) => {
+          state.inFlight.delete(id);
+          writeFailed(error, entry, action);
+        },
+      )
+      .finally(() => setWrites(-1));
+    $("comment").value = "";
+    showNextFromQueue();
+  }
+
+  function writeFailed(error, entry, action) {
+    const id = entry.item.item_id;
+    if (error instanceof ApiError && error.status === 401) return;
+    if (error instanceof ApiError && error.status === 409) {
+      showMessage(`Item ${id} is being labeled by someone else: it was left out.`, "info");
+      refill();
+      return;
+    }
+    const what = action === "skip" ? "skip" : "label";
+    showMessage(`Your ${what} of item ${id} was not saved: ${error instanceof ApiError ? error.detail : error}`);
+    if (error instanceof ApiError && (error.status === 404 || error.status === 422)) return;
+    // Show it again so nothing is lost silently; the item on screen goes back to the queue.
+    if (state.current && state.current.source === "queue") state.buffer.unshift(state.current.item);
+    show({ item: entry.item, source: entry.source, comment: entry.comment });
+  }
+
+  // ---------------------------------------------------------------- prefetch
+
+  let refilling = null;
+  let refillAgain = false;
+
+  function refill() {
+    if (refilling) {
+      refillAgain = true;
+      return refilling;
+    }
+    refilling = (async () => {
+      do {
+        refillAgain = false;
+        await state.pending; // after our writes, so items just labeled are not handed back
+        await fetchNext();
+      } while (refillAgain);
+    })().finally(() => {
+      refilling = null;
+    });
+    return refilling;
+  }
+
+  async function fetchNext() {
+    clearTimeout(state.retryTimer);
+    let data;
+    try {
+      data = await api("GET", `/api/items/next?count=${PREFETCH}`);
+    } catch (error) {
+      report(error);
+      if (!state.current) state.retryTimer = setTimeout(refill, RETRY_MS);
+      return;
+    }
+    const items = Array.isArray(data.items) ? data.items : [];
+    setBanner(Boolean(data.queue_exhausted));
+    const held = new Set(state.buffer.map((i) => i.item_id));
+    if (state.current) held.add(state.current.item.item_id);
+    for (const item of items) {
+      if (held.has(item.item_id) || state.inFlight.has(item.item_id)) continue;
+      state.buffer.push(item);
+      held.add(item.item_id);
+    }
+    state.done = Boolean(data.done) && items.length === 0;
+    if (!state.current) {
+      const next = state.buffer.shift();
+      if (next) {
+        show({ item: next, source: "queue" });
+      } else {
+        render();
+        if (!state.done) {
+          showMessage("No item is free right now: the others are being labeled. Trying again shortly.", "info");
+          state.retryTimer = setTimeout(refill, RETRY_MS);
+        }
+      }
+    }
+  }
+
+  function setBanner(exhausted) {
+    const banner = $("banner");
+    banner.hidden = !exhausted;
+    if (exhausted && banner.textContent !== EXHAUSTED_TEXT) banner.textContent = EXHAUSTED_TEXT;
+  }
+
+  // ---------------------------------------------------------------- heartbeats
+
+  async function heartbeat() {
+    if (document.visibilityState !== "visible") return; // nobody is looking: let leases lapse
+    const current = state.current && state.current.source === "queue" ? state.current.item.item_id : null;
+    const ids = state.buffer.map((i) => i.item_id);
+    if (current !== null) ids.unshift(current);
+    for (const id of ids) {
+      try {
+        await api("POST", itemPath(id, "heartbeat"));
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 409) continue;
+        // The lease went to someone else: drop the item.
+        state.buffer = state.buffer.filter((i) => i.item_id !== id);
+        if (state.current && state.current.item.item_id === id && state.current.source === "queue") {
+          showMessage(`Your hold on item ${id} expired and someone else took it: showing the next item.`, "info");
+          showNextFromQueue();
+        }
+      }
+    }
+    if (state.buffer.length < PREFETCH - 1) refill();
+  }
+
+  // ---------------------------------------------------------------- back, forward, undo
+
+  function distinctHistory(events) {
+    const seen = new Set();
+    const list = [];
+    for (const event of events || []) {
+      if (seen.has(event.item_id)) continue;
+      seen.add(event.item_id);
+      if (event.status === "undone") continue;
+      list.push(event);
+    }
+    return list;
+  }
+
+  async function navigate(work) {
+    if (state.busy) return;
+    state.busy = true;
+    render();
+    try {
+      await state.pending;
+      await work();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) showMessage(error.detail, "info");
+      else report(error);
+    } finally {
+      state.busy = false;
+      render();
+    }
+  }
+
+  async function openEarlier(index) {
+    if (!state.backList || state.backIndex === -1) {
+      const data = await api("GET", "/api/history?limit=20");
+      state.backList = distinctHistory(data.items);
+    }
+    if (index >= state.backList.length) {
+      showMessage(state.backList.length ? "No earlier item in your recent history." : "You have not labeled anything yet.", "info");
+      return;
+    }
+    const event = state.backList[index];
+    const item = await api("GET", itemPath(event.item_id));
+    if (state.current && state.current.source === "queue") state.buffer.unshift(state.current.item);
+    state.backIndex = index;
+    show({ item, source: "back", comment: event.comment || "" });
+  }
+
+  function goBack() {
+    return navigate(() => openEarlier(state.backIndex + 1));
+  }
+
+  function goForward() {
+    if (!state.current || state.current.source !== "back") return undefined;
+    if (state.backIndex <= 0) return returnToQueue();
+    return navigate(() => openEarlier(state.backIndex - 1));
+  }
+
+  function returnToQueue() {
+    if (!state.current || state.current.source !== "back" || state.busy) return;
+    showNextFromQueue();
+  }
+
+  function undo() {
+    return navigate(async () => {
+      const data = await api("POST", `/api/undo?session=${encodeURIComponent(SESSION_ID)}`);
+      const item = data.item;
+      const undone = data.undone || {};
+      state.buffer = state.buffer.filter((i) => i.item_id !== item.item_id);
+      if (state.current && state.current.source === "queue" && state.current.item.item_id !== item.item_id) {
+        state.buffer.unshift(state.current.item);
+      }
+      state.backIndex = -1;
+      state.backList = null;
+      show({ item, source: "queue" });
+      const what = undone.status === "skipped" ? "skip of" : `label “${undone.label}” on`;
+      showMessage(`Undone: your ${what} item ${item.item_id}.`, "info");
+      refreshSide();
+    });
+  }
+
+  function toggleHint() {
+    state.hint = !state.hint;
+    writeHint(state.hint);
+    renderHint();
+  }
+
+  // ---------------------------------------------------------------- progress and history
+
+  let sideRunning = null;
+  let sideAgain = false;
+
+  function refreshSide() {
+    if (sideRunning) {
+      sideAgain = true;
+      return;
+    }
+    sideRunning = (async () => {
+      do {
+        sideAgain = false;
+        await Promise.all([refreshProgress(), refreshRecent()]);
+      } while (sideAgain);
+    })().finally(() => {
+      sideRunning = null;
+    });
+  }
+
+  async function refreshProgress() {
+    let p;
+    try {
+      p = await api("GET", `/api/progress?session=${encodeURIComponent(SESSION_ID)}`);
+    } catch (error) {
+      report(error);
+      return;
+    }
+    $("p-mine-session").textContent = formatCount(p.mine_session);
+    $("p-mine-total").textContent = formatCount(p.mine_total);
+    $("p-total").textContent = formatCount(p.total_labeled);
+    $("p-left").textContent = formatCount(p.left_in_queue);
+    $("p-rate").textContent = formatCount(p.labels_per_hour, 1);
+    if (typeof p.queue_exhausted === "boolean") setBanner(p.queue_exhausted);
+  }
+
+  async function refreshRecent() {
+    let data;
+    try {
+      data = await api("GET", "/api/history?limit=20");
+    } catch (error) {
+      report(error);
+      return;
+    }
+    const list = distinctHistory(data.items).slice(0, RECENT_SHOWN);
+    const items = list.map((event, index) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "recent-item";
+      button.title = "Open this item to change its label";
+      const id = document.createElement("span");
+      id.className = "recent-id";
+      id.textContent = String(event.item_id);
+      const result = document.createElement("span");
+      result.className = `recent-label ${event.status === "skipped" ? "skipped" : ""}`;
+      result.textContent = event.status === "skipped" ? "skipped" : String(event.label);
+      const time = document.createElement("span");
+      time.className = "recent-time";
+      time.textContent = formatTime(event.created_at);
+      button.append(id, result, time);
+      button.addEventListener("click", () => {
+        navigate(async () => {
+          state.backList = null;
+          state.backIndex = -1;
+          await openEarlier(index);
+        });
+      });
+      li.append(button);
+      return li;
+    });
+    $("recent").replaceChildren(...items);
+    $("recent-empty").hidden = items.length > 0;
+  }
+
+  // ---------------------------------------------------------------- keyboard
+
+  function isTyping(target) {
+    return target instanceof HTMLElement && (target.isContentEditable || target.matches("textarea, input, select"));
+  }
+
+  function onKey(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (isTyping(event.target)) {
+      // The comment box keeps every key, Enter included; Escape leaves it.
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.target.blur();
+        $("item").focus({ preventScroll: true });
+      }
+      return;
+    }
+    const key = event.key;
+    if (key === "Enter" || key === " " || key === "Tab") return; // focused buttons and links act
+    if (key === "ArrowLeft") {
+      event.preventDefault();
+      goBack();
+      return;
+    }
+    if (key === "ArrowRight") {
+      event.preventDefault();
+      goForward();
+      return;
+    }
+    if (key === "Escape") {
+      if (state.current && state.current.source === "back") returnToQueue();
+      else dismissMessages();
+      return;
+    }
+    if (event.repeat) return; // a held key must not label a row of items
+    const lower = key.length === 1 ? key.toLowerCase() : "";
+    if (state.keyToClass.has(lower)) {
+      event.preventDefault();
+      label(state.keyToClass.get(lower));
+      return;
+    }
+    if (lower === "s") {
+      event.preventDefault();
+      skip();
+    } else if (lower === "z") {
+      event.preventDefault();
+      undo();
+    } else if (lower === "h") {
+      event.preventDefault();
+      toggleHint();
+    } else if (lower === "/") {
+      event.preventDefault();
+      $("comment").focus();
+    }
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async function logout() {
+    try {
+      await api("POST", "/api/logout");
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) {
+        report(error);
+        return;
+      }
+    }
+    goToLogin();
+  }
+
+  function wireButtons() {
+    $("btn-back").addEventListener("click", goBack);
+    $("btn-skip").addEventListener("click", skip);
+    $("btn-undo").addEventListener("click", undo);
+    $("btn-hint").addEventListener("click", toggleHint);
+    $("btn-return").addEventListener("click", returnToQueue);
+    $("btn-recheck").addEventListener("click", () => {
+      state.done = false;
+      render();
+      refill();
+    });
+    $("logout").addEventListener("click", logout);
+    document.addEventListener("keydown", onKey);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") refreshSide();
+    });
+    setInterval(heartbeat, HEARTBEAT_MS);
+  }
+
+  async function start() {
+    document.body.dataset.pendingWrites = "0";
+    let session;
+    try {
+      session = await api("GET", "/api/session");
+    } catch (error) {
+      report(error);
+      return;
+    }
+    state.csrf = session.csrf_token || "";
+    state.project = session.project || {};
+    const name = state.project.name ? String(state.project.name) : "Labeling";
+    $("project-name").textContent = name;
+    document.title = `${name} · Labeling`;
+    $("user-name").textContent = session.user ? String(session.user) : "";
+    $("admin-link").hidden = session.role !== "admin" && session.role !== "reviewer";
+    setupClasses(state.project);
+    wireButtons();
+    render();
+    refreshSide();
+    await refill();
+    document.body.dataset.ready = "true";
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
