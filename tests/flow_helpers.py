@@ -42,13 +42,14 @@ def make_project(root: Path, n: int = 300, n_labels: int = 40) -> Project:
     with project.connect() as con:
         info = datasets.import_file(con, "pool", pool_csv, id_column="id")
         project.record_dataset(info)
-        ids = [f"I{i}" for i in range(0, n, max(1, n // n_labels))][:n_labels]
-        labels.import_labels(
-            con,
-            "pool",
-            write_labels_csv(root / "labels.csv", ids, ["yes", "no"] * (len(ids) // 2)),
-            classes=["yes", "no"],
-        )
+        if n_labels:
+            ids = [f"I{i}" for i in range(0, n, max(1, n // n_labels))][:n_labels]
+            labels.import_labels(
+                con,
+                "pool",
+                write_labels_csv(root / "labels.csv", ids, ["yes", "no"] * (len(ids) // 2)),
+                classes=["yes", "no"],
+            )
     return project
 
 

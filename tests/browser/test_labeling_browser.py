@@ -32,6 +32,8 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install playwright"
 )
 expect = sync_api.expect
+# A loaded 2-core CI machine can be slow: wait up to 15 s, as for the page itself.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -236,7 +238,7 @@ def test_keyboard_labeling_back_relabel_and_reload(tmp_path, browser, labeling_s
     page.reload()
     expect(card).to_have_attribute("data-item-id", on_screen)
     expect(page.locator("#p-total")).to_have_text("5")
-    expect(page.locator("#p-mine-total")).to_have_text("6")  # labeled events, relabel included
+    expect(page.locator("#p-mine-total")).to_have_text("5")  # items: the relabel counts once
     expect(page.locator("#p-mine-session")).to_have_text("0")
     expect(page.locator("#recent .recent-item").first).to_contain_text(last)
     page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -25,7 +25,8 @@ from active_labeling.store.connection import transaction
 from active_labeling.store.datasets import require_dataset, table_of
 
 DEFAULT_LEASE_MINUTES = 10
-_KEYS = [str(d) for d in range(1, 10)] + [c for c in "abcdefghijklmnopqrtuvwxy"]
+# s, z and h are taken (skip, undo, hint).
+_KEYS = [str(d) for d in range(1, 10)] + [c for c in "abcdefgijklmnopqrtuvwxy"]
 
 
 class NotFoundError(ActiveLabelingError):
@@ -37,7 +38,7 @@ class ConflictError(ActiveLabelingError):
 
 
 def class_keys(classes: list[str]) -> dict[str, str]:
-    """The key of each class: 1..9, then letters (s and z are taken: skip and undo)."""
+    """The key of each class: 1..9, then letters (s, z and h are taken: skip, undo, hint)."""
     return {label: key for label, key in zip(classes, _KEYS, strict=False)}
 
 
@@ -430,8 +431,9 @@ class LabelingService:
         with self.lock:
             hour_ago = _now() - timedelta(hours=1)
             mine_session, mine_total, per_hour = self.con.execute(
-                "SELECT count(*) FILTER (WHERE session = ? AND status = 'labeled'), "
-                "count(*) FILTER (WHERE status = 'labeled'), "
+                # Items, not events: a relabel does not count twice.
+                "SELECT count(DISTINCT item_id) FILTER (WHERE session = ? AND status = 'labeled'), "
+                "count(DISTINCT item_id) FILTER (WHERE status = 'labeled'), "
                 "count(*) FILTER (WHERE status = 'labeled' AND created_at > ?) "
                 "FROM label_events WHERE dataset = ? AND annotator = ?",
                 [session, hour_ago, self.dataset, user],
