@@ -244,3 +244,26 @@ def test_media_route_refuses_paths_outside_the_media_folder(app, project):
     assert client.get("/media/a.txt").text == "ok"
     assert client.get("/media/../secret.txt").status_code == 404
     assert client.get("/media/%2e%2e/secret.txt").status_code == 404
+
+
+def test_the_columns_shown_are_configurable(project, users):
+    app = create_app(project.root, columns=["review", "city"])
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]
+    assert item["columns"] == ["review", "city"] and set(item["values"]) == {"review", "city"}
+    app.state.service.con.close()
+    with pytest.raises(Exception, match="no column 'nope' to show"):
+        create_app(project.root, columns=["nope"])
+
+
+def test_serving_beyond_loopback_without_tls_warns(capsys, monkeypatch, project, users):
+    import uvicorn
+
+    from active_labeling.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    assert main(["serve", str(project.root), "--host", "0.0.0.0"]) == 0
+    assert "without TLS" in capsys.readouterr().err
+    assert main(["serve", str(project.root), "--host", "127.0.0.1"]) == 0
+    assert "without TLS" not in capsys.readouterr().err
+    assert not (project.root / "serve.json").exists()  # removed when the server stops

@@ -263,6 +263,7 @@ def cmd_serve(args) -> int:
         lease_minutes=args.lease_minutes,
         secure_cookies=tls or args.behind_proxy,
         media_column=args.media_column,
+        columns=_split(args.columns) if args.columns else None,
     )
     scheme = "https" if tls else "http"
     url = f"{scheme}://{args.host}:{args.port}/"
@@ -415,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--queue", help="the queue to hand out (default: the latest)")
     serve.add_argument("--lease-minutes", type=float, default=10.0)
     serve.add_argument("--media-column", help="a column of image paths under the media folder")
+    serve.add_argument("--columns", help="comma-separated columns to show (default: features)")
     serve.add_argument("--tls-certfile")
     serve.add_argument("--tls-keyfile")
     serve.add_argument(

@@ -67,6 +67,7 @@ def create_app(
     lease_minutes: float = DEFAULT_LEASE_MINUTES,
     secure_cookies: bool = False,
     media_column: str | None = None,
+    columns: list[str] | None = None,
 ) -> FastAPI:
     """The app for one project. It opens the store for writing and keeps it open."""
     project = Project.open(project_root)
@@ -78,6 +79,7 @@ def create_app(
         queue=queue,
         lease_minutes=lease_minutes,
         media_column=media_column,
+        columns=columns,
     )
     app = FastAPI(
         title="active-labeling",

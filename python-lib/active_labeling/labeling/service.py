@@ -78,8 +78,10 @@ class LabelingService:
         queue: str | None = None,
         lease_minutes: float = DEFAULT_LEASE_MINUTES,
         media_column: str | None = None,
+        columns: list[str] | None = None,
     ):
         self.project = project
+        self.shown_columns = list(columns) if columns else None
         self.con = con
         self.lock = threading.RLock()
         self.lease = timedelta(minutes=lease_minutes)
@@ -95,6 +97,13 @@ class LabelingService:
         self.order_by = "rowid" if self._is_table() else "item_id"
         self.media_column = media_column
         self._model_cache: dict[tuple[str, str], Any] = {}
+        if self.shown_columns:
+            available = {
+                row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
+            }
+            missing = [c for c in self.shown_columns if c not in available]
+            if missing:
+                raise InputError(f"dataset {self.dataset!r} has no column {missing[0]!r} to show")
 
     # -- configuration ----------------------------------------------------------------------
     def _latest_queue(self) -> str | None:
@@ -121,7 +130,7 @@ class LabelingService:
         return bool(row[0])
 
     def columns(self) -> list[str]:
-        shown = self.project.settings.feature_columns
+        shown = self.shown_columns or self.project.settings.feature_columns
         if shown:
             return list(shown)
         with self.lock:
