@@ -29,6 +29,7 @@ BENCHMARKS = [
     ("wkmeans", "bench_wkmeans.py"),
     ("uncertainty_peers", "bench_uncertainty_peers.py"),
     ("flow", "bench_flow.py"),
+    ("labeling", "bench_labeling.py"),
 ]
 
 
