@@ -332,6 +332,30 @@ def labeled_features(sampler, X) -> np.ndarray:
     return check_features(X, "labeled X", allow_empty=True)
 
 
+class LabeledSetSampler(BaseSampler):
+    """A sampler that needs the whole pool and the labeled points recorded by ``fit``."""
+
+    def fit(self, X=None, y=None):
+        """Record the labeled points (none if ``X`` is None).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_labeled, d), optional
+        y : ignored
+        """
+        self.labeled_ = labeled_features(self, X)
+        return self
+
+    def _pool_and_labeled(self, X) -> tuple[np.ndarray, np.ndarray, int]:
+        """The validated pool, the labeled points, and the batch size for this pool."""
+        self._check_fitted("labeled_")
+        self._check_stream_unsupported(X)
+        X = check_features(X)
+        batch_size = effective_batch_size(self.batch_size, X.shape[0], type(self).__name__)
+        check_same_features(X, self.labeled_)
+        return X, self.labeled_, batch_size
+
+
 def check_same_features(pool: np.ndarray, labeled: np.ndarray) -> None:
     if labeled.size and labeled.shape[1] != pool.shape[1]:
         raise InputError(

@@ -15,11 +15,10 @@ from active_labeling.samplers._geometry import (
     squared_distances_to,
     squared_norms,
 )
-from active_labeling.samplers._validation import check_features, effective_batch_size
-from active_labeling.samplers.base import BaseSampler, check_same_features, labeled_features
+from active_labeling.samplers.base import LabeledSetSampler
 
 
-class KCenterGreedySampler(BaseSampler):
+class KCenterGreedySampler(LabeledSetSampler):
     """Farthest-first traversal of the pool, starting from the labeled set.
 
     Parameters
@@ -41,27 +40,14 @@ class KCenterGreedySampler(BaseSampler):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def fit(self, X=None, y=None):
-        """Record the labeled points the traversal starts from.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_labeled, d), optional
-            Labeled features; none means the first pick is random.
-        y : ignored
-        """
-        self.labeled_ = labeled_features(self, X)
-        return self
-
     def select_samples(self, X) -> np.ndarray:
-        """Positions of ``batch_size`` rows in farthest-first order."""
-        self._check_fitted("labeled_")
-        self._check_stream_unsupported(X)
-        X = check_features(X)
+        """Positions of ``batch_size`` rows in farthest-first order.
+
+        ``fit(X_labeled)`` records the points the traversal starts from; with none, the
+        first pick is random.
+        """
+        X, labeled, batch_size = self._pool_and_labeled(X)
         n = X.shape[0]
-        batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
-        labeled = self.labeled_
-        check_same_features(X, labeled)
         # Relative to the mean, |x|^2 + |c|^2 - 2 x.c keeps its precision on columns with a
         # large offset (ids, timestamps); distances do not change, and X is not copied.
         origin = X.mean(axis=0)

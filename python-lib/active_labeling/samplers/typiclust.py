@@ -16,8 +16,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 
-from active_labeling.samplers._validation import check_features, effective_batch_size, seed_from
-from active_labeling.samplers.base import BaseSampler, check_same_features, labeled_features
+from active_labeling.samplers._validation import seed_from
+from active_labeling.samplers.base import LabeledSetSampler
 
 #: Above this many rows, clustering uses mini-batch k-means, as the authors do.
 _FULL_KMEANS_MAX_ROWS = 50_000
@@ -39,7 +39,7 @@ def typicality(X: np.ndarray, n_neighbors: int) -> np.ndarray:
     return 1.0 / (distances[:, 1:].mean(axis=1) + 1e-5)
 
 
-class TypiClustSampler(BaseSampler):
+class TypiClustSampler(LabeledSetSampler):
     """Select the most typical row of the largest uncovered clusters.
 
     Parameters
@@ -80,26 +80,13 @@ class TypiClustSampler(BaseSampler):
         self.max_clusters = max_clusters
         self.random_state = random_state
 
-    def fit(self, X=None, y=None):
-        """Record the labeled points, which mark their clusters as covered.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_labeled, d), optional
-        y : ignored
-        """
-        self.labeled_ = labeled_features(self, X)
-        return self
-
     def select_samples(self, X) -> np.ndarray:
-        """Positions of ``batch_size`` typical rows from uncovered clusters."""
-        self._check_fitted("labeled_")
-        self._check_stream_unsupported(X)
-        X = check_features(X)
+        """Positions of ``batch_size`` typical rows from uncovered clusters.
+
+        ``fit(X_labeled)`` records the labeled points, which mark their clusters as covered.
+        """
+        X, labeled, batch_size = self._pool_and_labeled(X)
         n = X.shape[0]
-        batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
-        labeled = self.labeled_
-        check_same_features(X, labeled)
         data = np.vstack([X, labeled]) if labeled.size else X
         n_clusters = max(1, min(len(labeled) + batch_size, self.max_clusters, n))
         seed = seed_from(self._rng())

@@ -17,6 +17,8 @@ import pyarrow as pa
 from active_labeling.store.connection import transaction
 from active_labeling.store.datasets import copy_query_to_file
 
+_ITEM_COLUMNS = "generation_id, item_id, score, rank, strategy, model_version, created_at"
+
 
 @dataclass(frozen=True)
 class QueueGeneration:
@@ -100,8 +102,7 @@ def latest_generation(con: duckdb.DuckDBPyConnection, queue: str) -> int | None:
 def generation_items(con: duckdb.DuckDBPyConnection, generation_id: int) -> pd.DataFrame:
     """The items of one generation, best rank first."""
     return con.execute(
-        "SELECT generation_id, item_id, score, rank, strategy, model_version, created_at "
-        "FROM queue WHERE generation_id = ? ORDER BY rank",
+        f"SELECT {_ITEM_COLUMNS} FROM queue WHERE generation_id = ? ORDER BY rank",
         [generation_id],
     ).df()
 
@@ -109,7 +110,7 @@ def generation_items(con: duckdb.DuckDBPyConnection, generation_id: int) -> pd.D
 def export_generation(con: duckdb.DuckDBPyConnection, generation_id: int, path: Path) -> Path:
     """Write one generation to Parquet or CSV (atomically)."""
     query = (
-        "SELECT generation_id, item_id, score, rank, strategy, model_version, created_at "
-        f"FROM queue WHERE generation_id = {int(generation_id)} ORDER BY rank"
+        f"SELECT {_ITEM_COLUMNS} FROM queue WHERE generation_id = {int(generation_id)} "
+        "ORDER BY rank"
     )
     return copy_query_to_file(con, query, path)
