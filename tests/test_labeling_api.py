@@ -267,3 +267,14 @@ def test_serving_beyond_loopback_without_tls_warns(capsys, monkeypatch, project,
     assert main(["serve", str(project.root), "--host", "127.0.0.1"]) == 0
     assert "without TLS" not in capsys.readouterr().err
     assert not (project.root / "serve.json").exists()  # removed when the server stops
+
+
+def test_the_model_hint_is_left_out_when_not_asked_for(app, users):
+    ann = login(app, "ann", users["ann"])
+    quiet = ann.get("/api/items/next?count=2&hint=0").json()["items"]
+    assert [i["prediction"] for i in quiet] == [None, None]
+    item = ann.get(f"/api/items/{quiet[0]['item_id']}?hint=1").json()
+    assert (
+        item["prediction"]["label"] in ("yes", "no")
+        and 0.5 <= item["prediction"]["confidence"] <= 1
+    )

@@ -35,11 +35,12 @@ class Ack(BaseModel):
 @router.get("/items/next")
 def next_items(
     count: int = Query(default=1, ge=1, le=20),
+    hint: bool = Query(default=True, description="include the model's predicted class"),
     user: User = Depends(current_user),
     service: LabelingService = Depends(get_service),
 ):
     """The next items to label, leased to the caller (their own leases first)."""
-    handout = service.next_items(user.name, count)
+    handout = service.next_items(user.name, count, hint=hint)
     return {
         "items": handout.items,
         "queue_exhausted": handout.queue_exhausted,
@@ -50,10 +51,11 @@ def next_items(
 @router.get("/items/{item_id}")
 def get_item(
     item_id: str,
+    hint: bool = Query(default=True, description="include the model's predicted class"),
     user: User = Depends(current_user),
     service: LabelingService = Depends(get_service),
 ):
-    return service.item(item_id, user.name)
+    return service.item(item_id, user.name, hint=hint)
 
 
 @router.post("/items/{item_id}/heartbeat")

@@ -149,7 +149,7 @@ class LabelingService:
         return tuple(row) if row else None
 
     # -- handout ----------------------------------------------------------------------------
-    def next_items(self, user: str, count: int = 1) -> Handout:
+    def next_items(self, user: str, count: int = 1, *, hint: bool = True) -> Handout:
         """The user's leased items first, then the best free ones; leased to the user."""
         count = max(1, min(int(count), 20))
         with self.lock:
@@ -212,7 +212,7 @@ class LabelingService:
                             expires,
                         ],
                     )
-            items = self._items([c[0] for c in chosen], user)
+            items = self._items([c[0] for c in chosen], user, hint=hint)
         return Handout(items, queue_exhausted, done=not items)
 
     def heartbeat(self, user: str, item_id: str) -> datetime:
@@ -323,18 +323,17 @@ class LabelingService:
         return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 
     # -- reads ------------------------------------------------------------------------------
-    def item(self, item_id: str, user: str) -> dict:
+    def item(self, item_id: str, user: str, *, hint: bool = True) -> dict:
         with self.lock:
             self._check_item(item_id)
-            return self._items([item_id], user)[0]
+            return self._items([item_id], user, hint=hint)[0]
 
-    def _items(self, item_ids: list[str], user: str) -> list[dict]:
+    def _items(self, item_ids: list[str], user: str, *, hint: bool = True) -> list[dict]:
         if not item_ids:
             return []
         columns = self.columns()
         frame = self.con.execute(
-            f"SELECT * FROM {self.relation} WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
-            [item_ids],
+            f"SELECT * FROM {self.relation} WHERE item_id = ANY(?::VARCHAR[])", [item_ids]
         ).df()
         frame = frame.set_index("item_id").loc[item_ids]
         meta = {
@@ -360,7 +359,7 @@ class LabelingService:
                 [self.dataset, item_ids],
             ).fetchall()
         )
-        predictions = self._predictions(frame)
+        predictions = self._predictions(frame) if hint else {}
         items = []
         for item_id in item_ids:
             row = frame.loc[item_id]

@@ -352,7 +352,14 @@ def import_file(
             f"SELECT {item_id} AS item_id, {selected} FROM {staging} ORDER BY _row"
         )
         con.execute(f"DROP TABLE {staging}")
+        _index_item_ids(con, name)
     return DatasetInfo(name, staged.rows, columns, id_column, "table", str(staged.path.resolve()))
+
+
+def _index_item_ids(con, name: str) -> None:
+    """An index on ``item_id``: the labeling server looks items up one by one."""
+    index = quote_identifier(f"dataset_{name}_item_id")
+    con.execute(f"CREATE UNIQUE INDEX {index} ON {table_of(name)} (item_id)")
 
 
 def _sql_string(text: str) -> str:
@@ -386,6 +393,7 @@ def _import_parquet(con, name: str, path: Path, *, id_column, progress) -> Datas
             f"CREATE TABLE {table_of(name)} AS SELECT {item_id} AS item_id, {selected} "
             f"FROM {source} ORDER BY file_row_number"
         )
+        _index_item_ids(con, name)
     if progress:
         progress(n_rows)
     return DatasetInfo(name, n_rows, columns, id_column, "table", str(path.resolve()))

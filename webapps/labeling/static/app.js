@@ -513,7 +513,8 @@
     clearTimeout(state.retryTimer);
     let data;
     try {
-      data = await api("GET", `/api/items/next?count=${PREFETCH}`);
+      // The model's guess costs the server a prediction: ask for it only when shown.
+      data = await api("GET", `/api/items/next?count=${PREFETCH}&hint=${state.hint ? 1 : 0}`);
     } catch (error) {
       report(error);
       if (!state.current) state.retryTimer = setTimeout(refill, RETRY_MS);
@@ -655,6 +656,18 @@
     state.hint = !state.hint;
     writeHint(state.hint);
     renderHint();
+    const item = state.current && state.current.item;
+    if (state.hint && item && !item.prediction) {
+      // Fetched without the hint: ask for this item's prediction now.
+      api("GET", `${itemPath(item.item_id)}?hint=1`)
+        .then((fresh) => {
+          if (state.current && state.current.item === item) {
+            item.prediction = fresh.prediction;
+            renderHint();
+          }
+        })
+        .catch(report);
+    }
   }
 
   // ---------------------------------------------------------------- progress and history
