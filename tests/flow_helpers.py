@@ -70,3 +70,28 @@ def store_fingerprint(project: Project) -> str:
     models = sorted(str(p.relative_to(project.root)) for p in project.models_dir.rglob("*"))
     digest.update(repr(models).encode())
     return digest.hexdigest()
+
+
+def declare_train_and_query(project: Project, *, run: bool = False, **query_params) -> None:
+    """Declare recipes 'train' (model 'clf') and 'query' (queue 'queue'); run them if asked."""
+    from active_labeling.flow.recipes import add_recipe, run_recipe
+
+    add_recipe(
+        project,
+        "train-model",
+        "train",
+        inputs={"dataset": ["pool"], "labels": ["labels"]},
+        outputs={"model": ["clf"]},
+        params={"cv_folds": 3},
+    )
+    add_recipe(
+        project,
+        "query-sampler",
+        "query",
+        inputs={"pool": ["pool"], "model": ["clf"]},
+        outputs={"queue": ["queue"]},
+        params=query_params,
+    )
+    if run:
+        run_recipe(project, "train", progress=False)
+        run_recipe(project, "query", progress=False)

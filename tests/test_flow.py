@@ -24,7 +24,7 @@ from active_labeling.flow.recipes import RECIPE_PARAMS, add_recipe, run_recipe
 from active_labeling.samplers.registry import STRATEGIES
 from active_labeling.store import queue
 
-from flow_helpers import make_project, store_fingerprint
+from flow_helpers import declare_train_and_query, make_project, store_fingerprint
 
 
 def test_project_init_writes_the_files_and_refuses_twice(tmp_path):
@@ -124,22 +124,7 @@ def test_recipe_declarations_are_checked_before_they_are_written(tmp_path):
 
 
 def _declare_both(project, **query_params):
-    add_recipe(
-        project,
-        "train-model",
-        "train",
-        inputs={"dataset": ["pool"], "labels": ["labels"]},
-        outputs={"model": ["clf"]},
-        params={"cv_folds": 3},
-    )
-    add_recipe(
-        project,
-        "query-sampler",
-        "query",
-        inputs={"pool": ["pool"], "model": ["clf"]},
-        outputs={"queue": ["queue"]},
-        params={"queue_size": 15, "chunk_size": 64, **query_params},
-    )
+    declare_train_and_query(project, **{"queue_size": 15, "chunk_size": 64, **query_params})
 
 
 def test_train_then_query_writes_a_model_version_and_a_queue_generation(tmp_path, capsys):

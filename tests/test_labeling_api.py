@@ -5,34 +5,16 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from active_labeling.flow.recipes import add_recipe, run_recipe
 from active_labeling.labeling.app import SECURITY_HEADERS, create_app
 from active_labeling.labeling.auth import add_user, create_token
 
-from flow_helpers import make_project
+from flow_helpers import declare_train_and_query, make_project
 
 
 @pytest.fixture
 def project(tmp_path):
     project = make_project(tmp_path / "p", n=80, n_labels=20)
-    add_recipe(
-        project,
-        "train-model",
-        "train",
-        inputs={"dataset": ["pool"], "labels": ["labels"]},
-        outputs={"model": ["clf"]},
-        params={"cv_folds": 3},
-    )
-    add_recipe(
-        project,
-        "query-sampler",
-        "query",
-        inputs={"pool": ["pool"], "model": ["clf"]},
-        outputs={"queue": ["queue"]},
-        params={"queue_size": 10},
-    )
-    run_recipe(project, "train", progress=False)
-    run_recipe(project, "query", progress=False)
+    declare_train_and_query(project, run=True, queue_size=10)
     return project
 
 

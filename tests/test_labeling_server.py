@@ -28,11 +28,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from active_labeling.flow.recipes import add_recipe, run_recipe
 from active_labeling.labeling.auth import add_user, create_token
 from active_labeling.store import connect
 
-from flow_helpers import make_project
+from flow_helpers import declare_train_and_query, make_project
 
 N_ITEMS = 300
 N_SEED_LABELS = 20
@@ -54,24 +53,7 @@ def base_project(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("server") / "base"
     project = make_project(root, n=N_ITEMS, n_labels=N_SEED_LABELS)
-    add_recipe(
-        project,
-        "train-model",
-        "train",
-        inputs={"dataset": ["pool"], "labels": ["labels"]},
-        outputs={"model": ["clf"]},
-        params={"cv_folds": 3},
-    )
-    add_recipe(
-        project,
-        "query-sampler",
-        "query",
-        inputs={"pool": ["pool"], "model": ["clf"]},
-        outputs={"queue": ["queue"]},
-        params={"queue_size": QUEUE_SIZE},
-    )
-    run_recipe(project, "train", progress=False)
-    run_recipe(project, "query", progress=False)
+    declare_train_and_query(project, run=True, queue_size=QUEUE_SIZE)
     tokens = {}
     with project.connect() as con:
         for i in range(N_LABELERS + 3):
