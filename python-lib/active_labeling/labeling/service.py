@@ -212,7 +212,7 @@ class LabelingService:
                             expires,
                         ],
                     )
-            items = self._items([c[0] for c in chosen], user, hint=hint)
+            items = self._items([c[0] for c in chosen], user, hint=hint, generation=generation)
         return Handout(items, queue_exhausted, done=not items)
 
     def heartbeat(self, user: str, item_id: str) -> datetime:
@@ -328,7 +328,9 @@ class LabelingService:
             self._check_item(item_id)
             return self._items([item_id], user, hint=hint)[0]
 
-    def _items(self, item_ids: list[str], user: str, *, hint: bool = True) -> list[dict]:
+    def _items(
+        self, item_ids: list[str], user: str, *, hint: bool = True, generation=None
+    ) -> list[dict]:
         if not item_ids:
             return []
         columns = self.columns()
@@ -359,7 +361,7 @@ class LabelingService:
                 [self.dataset, item_ids],
             ).fetchall()
         )
-        predictions = self._predictions(frame) if hint else {}
+        predictions = self._predictions(frame, generation) if hint else {}
         items = []
         for item_id in item_ids:
             row = frame.loc[item_id]
@@ -390,9 +392,12 @@ class LabelingService:
             return {}
         return {self.media_column: f"/media/{value.lstrip('/')}"}
 
-    def _predictions(self, frame: pd.DataFrame) -> dict:
-        """The latest queue model's predicted class and confidence, as a hint."""
-        generation = self.latest_generation()
+    def _predictions(self, frame: pd.DataFrame, generation=None) -> dict:
+        """The latest queue model's predicted class and confidence, as a hint.
+
+        ``generation`` is ``latest_generation()`` when the caller has it already.
+        """
+        generation = generation or self.latest_generation()
         if generation is None or generation[1] is None or frame.empty:
             return {}
         key = (generation[1], generation[2])
