@@ -1,0 +1,63 @@
+"""Monitoring metrics and stopping rules for a labeling project.
+
+Pure functions: arrays or frames in, numbers (or small frames) out. They never read the
+store and never write anything; the monitoring recipe reads the inputs and writes the
+results. Each docstring gives the formula and its source. ``docs/metrics.md`` tells what
+each metric means for a labeling team.
+
+Examples
+--------
+>>> from active_labeling.metrics import contradiction_ratio, stopping_advice
+>>> contradiction_ratio([0, 1, 1, 0], [0, 1, 0, 0])
+0.25
+"""
+
+from active_labeling.metrics.batch import batch_agreement, batch_easiness
+from active_labeling.metrics.contradictions import contradiction_ratio, sample_for_contradictions
+from active_labeling.metrics.exploration import (
+    exploration_distance,
+    exploration_gain,
+    nearest_distances,
+)
+from active_labeling.metrics.kappa import cohen_kappa, fleiss_kappa
+from active_labeling.metrics.labels import (
+    class_balance,
+    current_labels,
+    labeler_agreement,
+    labels_per_hour,
+    median_lead_time,
+)
+from active_labeling.metrics.scores import cross_validated_scores, holdout_scores
+from active_labeling.metrics.stopping import (
+    ADVICE_METRICS,
+    confidence_stop,
+    mean_confidence,
+    stopping_advice,
+    uncertainty_variance,
+    variance_stop,
+)
+
+__all__ = [
+    "ADVICE_METRICS",
+    "batch_agreement",
+    "batch_easiness",
+    "class_balance",
+    "cohen_kappa",
+    "confidence_stop",
+    "contradiction_ratio",
+    "cross_validated_scores",
+    "current_labels",
+    "exploration_distance",
+    "exploration_gain",
+    "fleiss_kappa",
+    "holdout_scores",
+    "labeler_agreement",
+    "labels_per_hour",
+    "mean_confidence",
+    "median_lead_time",
+    "nearest_distances",
+    "sample_for_contradictions",
+    "stopping_advice",
+    "uncertainty_variance",
+    "variance_stop",
+]
