@@ -38,6 +38,29 @@ def check_same_length(a, b, name_a: str, name_b: str) -> None:
         )
 
 
+def _label_kind(labels: np.ndarray) -> str:
+    if labels.dtype.kind in "biuf":
+        return "numbers"
+    if labels.dtype.kind in "US":
+        return "text"
+    inferred = pd.api.types.infer_dtype(labels, skipna=True)
+    if inferred == "string":
+        return "text"
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
+        return "numbers"
+    return inferred
+
+
+def check_comparable_labels(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Refuse to compare text classes with numeric ones: "1" never equals 1, silently."""
+    kind_a, kind_b = _label_kind(a), _label_kind(b)
+    if {kind_a, kind_b} == {"numbers", "text"}:
+        raise InputError(
+            f"{name_a} holds {kind_a} but {name_b} holds {kind_b}; class labels of one "
+            "type are needed (convert both to text, for instance)"
+        )
+
+
 def check_features(X, name: str, *, allow_empty: bool = False) -> np.ndarray:
     """A 2-D finite float matrix; the message names the first bad row and column."""
     if sp.issparse(X):

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
 from active_labeling.metrics._checks import (
+    check_comparable_labels,
     check_features,
     check_labels,
     check_same_length,
@@ -72,6 +73,7 @@ def batch_agreement(
     check_same_length(model_pred, X_new, "model_pred_new", "X_new")
     check_same_length(X_labeled, y_labeled, "X_labeled", "y_labeled")
     check_same_width(X_new, X_labeled, "X_new", "X_labeled")
+    check_comparable_labels(model_pred, y_labeled, "model_pred_new", "y_labeled")
     nn_pred = KNeighborsClassifier(n_neighbors=1).fit(X_labeled, y_labeled).predict(X_new)
     if not chance_corrected:
         return float(np.mean(model_pred == nn_pred))
@@ -105,4 +107,5 @@ def batch_easiness(previous_pred_new, y_new) -> float:
     previous = check_labels(previous_pred_new, "previous_pred_new")
     y_new = check_labels(y_new, "y_new")
     check_same_length(previous, y_new, "previous_pred_new", "y_new")
+    check_comparable_labels(previous, y_new, "previous_pred_new", "y_new")
     return float(np.mean(previous == y_new))

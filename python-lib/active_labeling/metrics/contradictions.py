@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from active_labeling.metrics._checks import check_labels, check_positive_int, check_same_length
+from active_labeling.metrics._checks import (
+    check_comparable_labels,
+    check_labels,
+    check_positive_int,
+    check_same_length,
+)
 from active_labeling.samplers._validation import as_generator
 
 
@@ -79,4 +84,5 @@ def contradiction_ratio(previous_pred, current_pred) -> float:
     previous = check_labels(previous_pred, "previous_pred")
     current = check_labels(current_pred, "current_pred")
     check_same_length(previous, current, "previous_pred", "current_pred")
+    check_comparable_labels(previous, current, "previous_pred", "current_pred")
     return float(np.mean(previous != current))

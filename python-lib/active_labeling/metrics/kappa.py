@@ -9,7 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from active_labeling.errors import InputError
-from active_labeling.metrics._checks import check_labels, check_same_length
+from active_labeling.metrics._checks import (
+    check_comparable_labels,
+    check_labels,
+    check_same_length,
+)
 
 
 def cohen_kappa(a, b) -> float:
@@ -39,6 +43,7 @@ def cohen_kappa(a, b) -> float:
     a = check_labels(a, "a")
     b = check_labels(b, "b")
     check_same_length(a, b, "a", "b")
+    check_comparable_labels(a, b, "a", "b")
     classes, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
     n, k = a.shape[0], classes.shape[0]
     code_a, code_b = codes[:n], codes[n:]

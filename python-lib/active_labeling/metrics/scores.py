@@ -13,7 +13,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 from active_labeling.errors import InputError
-from active_labeling.metrics._checks import check_labels, check_positive_int, check_same_length
+from active_labeling.metrics._checks import (
+    check_comparable_labels,
+    check_labels,
+    check_positive_int,
+    check_same_length,
+)
 from active_labeling.samplers._validation import as_generator, seed_from
 
 
@@ -49,6 +54,7 @@ def holdout_scores(y_true, y_pred) -> dict:
     y_true = check_labels(y_true, "y_true")
     y_pred = check_labels(y_pred, "y_pred")
     check_same_length(y_true, y_pred, "y_true", "y_pred")
+    check_comparable_labels(y_true, y_pred, "y_true", "y_pred")
     return _scores(y_true, y_pred) | {"optimistic": False}
 
 
@@ -107,7 +113,7 @@ def cross_validated_scores(model, X, y, cv: int = 5, random_state=None) -> dict:
     classes, counts = np.unique(y, return_counts=True)
     if classes.shape[0] < 2:
         raise InputError(
-            f"y has a single class ({classes[0]!r}); cross-validation needs two classes"
+            f"y has a single class ({classes[0].item()!r}); cross-validation needs two classes"
         )
     seed = seed_from(as_generator(random_state))
     smallest = int(counts.min())
@@ -118,12 +124,12 @@ def cross_validated_scores(model, X, y, cv: int = 5, random_state=None) -> dict:
             ""
             if n_splits == cv
             else f"{n_splits} folds instead of {cv}: the smallest class "
-            f"({classes[counts.argmin()]!r}) has {smallest} labels"
+            f"({classes[counts.argmin()].item()!r}) has {smallest} labels"
         )
     else:
         n_splits = min(cv, y.shape[0])
         folds = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        singles = ", ".join(repr(c) for c in classes[counts == 1][:5])
+        singles = ", ".join(repr(c) for c in classes[counts == 1][:5].tolist())
         note = (
             f"folds not stratified: class(es) {singles} have a single label, which is "
             "never seen in training when it is tested"
