@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
+from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.neighbors import KNeighborsClassifier
@@ -34,6 +35,7 @@ from active_labeling.metrics import (
     uncertainty_variance,
     variance_stop,
 )
+from active_labeling.samplers.scores import margin
 
 # ---------------------------------------------------------------- contradictions
 
@@ -366,6 +368,15 @@ def test_advice_checks_a_stuck_strategy():
     advice, reasons = stopping_advice(_history(contradiction_ratio=[0.3, 0.101, 0.1, 0.102]))
     assert advice == "check"
     assert "stuck" in reasons[0]
+    # Still falling steadily towards zero: not stuck, just not there yet.
+    advice, reasons = stopping_advice(_history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]))
+    assert advice == "continue"
+    assert (
+        stopping_advice(
+            _history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]), stuck_min_drop=0.3
+        )[0]
+        == "check"
+    )
 
 
 def test_advice_holdout_accuracy_still_rising_overrides_low_contradictions():
@@ -422,6 +433,41 @@ def test_advice_with_too_short_or_no_history():
         stopping_advice([0.1, 0.2])
     with pytest.raises(InputError, match="quorum"):
         stopping_advice(_history(contradiction_ratio=[0.1]), quorum=0)
+
+
+def test_advice_stops_an_easy_simulated_loop_before_the_pool_runs_out():
+    # Margin sampling on an easy problem, no holdout (as for a real team): the advice must
+    # say stop well before the pool is labeled, at an accuracy close to the whole pool's.
+    X, y = make_classification(1500, n_features=8, n_informative=4, class_sep=2.0, random_state=0)
+    X_pool, y_pool, X_test, y_test = X[:1000], y[:1000], X[1000:], y[1000:]
+    sample = sample_for_contradictions(len(X_pool), 500, random_state=0)
+    labeled = list(np.random.default_rng(0).choice(len(X_pool), 20, replace=False))
+    rows, batches, previous, advice = [], [], None, "continue"
+    while advice != "stop" and len(labeled) < len(X_pool) - 20:
+        model = LogisticRegression().fit(X_pool[labeled], y_pool[labeled])
+        predicted = model.predict(X_pool[sample])
+        unlabeled = np.setdiff1d(np.arange(len(X_pool)), labeled)
+        uncertainty = margin(model.predict_proba(X_pool[unlabeled]))
+        best = np.argsort(-uncertainty, kind="stable")[:20]
+        batches.append(uncertainty[best])
+        rows.append(
+            {
+                "n_labels": len(labeled),
+                "contradiction_ratio": (
+                    NAN if previous is None else contradiction_ratio(previous, predicted)
+                ),
+                "uncertainty_variance": uncertainty_variance(batches),
+                "mean_confidence": mean_confidence(model.predict_proba(X_pool[sample])),
+                "accuracy": model.score(X_test, y_test),  # not given to the advice
+            }
+        )
+        advice, _ = stopping_advice(pd.DataFrame(rows).drop(columns="accuracy"))
+        previous = predicted
+        labeled += list(unlabeled[best])
+    whole_pool = LogisticRegression().fit(X_pool, y_pool).score(X_test, y_test)
+    assert advice == "stop"
+    assert rows[-1]["n_labels"] < len(X_pool) / 2
+    assert rows[-1]["accuracy"] >= whole_pool - 0.02
 
 
 # ---------------------------------------------------------------- labels

@@ -227,7 +227,7 @@ def _percent(values) -> str:
 
 
 def _arrow(values) -> str:
-    return " → ".join(f"{v:.3g}" for v in values)
+    return " → ".join(f"{v:.4g}" for v in values)
 
 
 def stopping_advice(
@@ -241,6 +241,7 @@ def stopping_advice(
     confidence_tolerance: float = 0.0,
     accuracy_min_gain: float = 0.005,
     quorum: float = 0.5,
+    stuck_min_drop: float = 0.1,
 ) -> tuple[str, list[str]]:
     """Combine the stopping signals into ``"continue"``, ``"stop"`` or ``"check"``.
 
@@ -248,8 +249,10 @@ def stopping_advice(
 
     - ``contradiction_ratio``: says stop when each of the last ``k`` values is at most
       ``contradiction_threshold`` (the tutorial's recommended procedure: "if contradictions
-      are low, stop labeling"). Flat over the last ``k`` values (spread under the
-      threshold) but above it raises a check: the strategy may be stuck.
+      are low, stop labeling"). Above the threshold throughout the last ``k`` values and
+      down by less than ``stuck_min_drop`` (a share of the first of them) raises a check:
+      the strategy may be stuck ("if contradictions are not decreasing, change for a
+      strategy selecting easier batches").
     - ``uncertainty_variance``: :func:`variance_stop` with ``variance_window`` and
       ``variance_threshold`` (Ghayoomi 2010).
     - ``mean_confidence``: :func:`confidence_stop` with ``confidence_rounds`` and
@@ -272,7 +275,7 @@ def stopping_advice(
         replaces the earlier row) or a wide table with one column per metric name; rows
         are ordered by ``n_labels`` when that column exists, else taken in order.
     k, contradiction_threshold, variance_window, variance_threshold, confidence_rounds, \
-confidence_tolerance, accuracy_min_gain, quorum
+confidence_tolerance, accuracy_min_gain, quorum, stuck_min_drop
         The rules' parameters, defaults as above (``quorum`` in (0, 1]).
 
     Returns
@@ -300,6 +303,7 @@ confidence_tolerance, accuracy_min_gain, quorum
     confidence_rounds = check_positive_int(confidence_rounds, "confidence_rounds")
     variance_threshold = check_non_negative(variance_threshold, "variance_threshold")
     confidence_tolerance = check_non_negative(confidence_tolerance, "confidence_tolerance")
+    stuck_min_drop = check_non_negative(stuck_min_drop, "stuck_min_drop")
     if isinstance(quorum, bool) or not isinstance(quorum, numbers.Real) or not 0 < quorum <= 1:
         raise InputError(f"quorum must be in (0, 1], got {quorum!r}")
     histories = _histories(metric_history)
@@ -321,12 +325,14 @@ confidence_tolerance, accuracy_min_gain, quorum
                     f"{_percent(last)} of the sample "
                     f"(threshold {_percent([contradiction_threshold])})"
                 )
-            elif np.ptp(last) < contradiction_threshold:
+            elif (last > contradiction_threshold).all() and last[-1] > (
+                1.0 - stuck_min_drop
+            ) * last[0]:
                 stuck = True
                 reasons.append(
-                    f"contradictions are flat at {_percent(last)} over the last {k} model "
-                    "versions without nearing zero: the query strategy may be stuck; try "
-                    "one that picks easier rows"
+                    f"contradictions are not decreasing: {_percent(last)} over the last {k} "
+                    "model versions, far from zero; the query strategy may be stuck, try one "
+                    "that picks easier rows"
                 )
             else:
                 reasons.append(
