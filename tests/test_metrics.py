@@ -128,6 +128,19 @@ def test_exploration_gain_is_the_tutorial_formula():
     assert exploration_gain(reference, labeled, batch) == pytest.approx((before - after) / 300)
 
 
+def test_incremental_exploration_gain_as_in_the_docs():
+    rng = np.random.default_rng(3)
+    reference, labeled = rng.normal(size=(200, 2)), rng.normal(size=(30, 2))
+    before = nearest_distances(reference, labeled)
+    for _ in range(3):
+        batch = rng.normal(size=(5, 2)) * 2
+        after = np.minimum(before, nearest_distances(reference, batch))
+        assert float((before - after).mean()) == pytest.approx(
+            exploration_gain(reference, labeled, batch)
+        )
+        before, labeled = after, np.vstack([labeled, batch])
+
+
 def test_exploration_gain_by_hand_and_zero_for_a_repeated_batch():
     assert exploration_gain([[0], [10]], [[0]], [[8]]) == pytest.approx(4.0)
     labeled = [[0.0, 0.0], [5.0, 5.0]]
