@@ -220,7 +220,7 @@ def labels_per_hour(
             raise InputError(f"freq={freq!r} is not a pandas frequency: {exc}") from None
         keys.append("period_start")
     if keys:
-        grouped = events.groupby(keys, sort=True)
+        grouped = events.groupby(keys, sort=True, dropna=False)
         table = grouped.agg(
             n_labels=("_labeled", "sum"), n_events=("_labeled", "size"), work=("_work_s", "sum")
         ).reset_index()
