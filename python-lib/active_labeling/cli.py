@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("name")
 
     command(commands, "strategies", cmd_strategies, "list the query strategies")
+    from active_labeling.experiment.commands import register as register_experiment
+
+    register_experiment(commands)
     return parser
 
 

@@ -1,0 +1,223 @@
+"""What is measured at each iteration of a simulated run, by name.
+
+Iteration ``i`` is the state after ``i`` batches: the model ``h_i`` fitted on the labeled
+rows ``L_i``, and the batch ``B_i`` that took ``L_{i-1}`` to ``L_i`` (none at iteration 0),
+chosen by ``h_{i-1}``. Every measure is a function of that state alone, so the runner
+logs it and ``replay`` recomputes it from the cached selections, with the same code and
+the same result. The monitoring measures call ``active_labeling.metrics``; the batch ones
+are NaN at iteration 0, which has no batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score
+
+from active_labeling import metrics
+
+
+@dataclass
+class Step:
+    """The state of one run at one iteration (positions index the experiment's rows)."""
+
+    iteration: int
+    X: np.ndarray
+    y_true: np.ndarray
+    y_revealed: np.ndarray
+    test: np.ndarray
+    monitor: np.ndarray
+    labeled: np.ndarray
+    model: object
+    batch: np.ndarray | None = None
+    previous_labeled: np.ndarray | None = None
+    previous_model: object | None = None
+    noisy: np.ndarray | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def predict(self, which: str, rows: str) -> np.ndarray:
+        """Predictions of ``model`` or ``previous_model`` on ``test``, ``monitor`` or ``batch``."""
+        key = ("predict", which, rows)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, which).predict(self.X[getattr(self, rows)])
+        return self._cache[key]
+
+    def proba(self, which: str, rows: str) -> np.ndarray:
+        key = ("proba", which, rows)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, which).predict_proba(self.X[getattr(self, rows)])
+        return self._cache[key]
+
+    @property
+    def has_batch(self) -> bool:
+        return self.batch is not None and self.batch.size > 0
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A named per-iteration value and what it means."""
+
+    name: str
+    compute: Callable[[Step], float]
+    description: str
+    group: str  # "core", "noise" or "monitoring"
+
+
+def _holdout(step: Step, which: str) -> float:
+    return metrics.holdout_scores(step.y_true[step.test], step.predict("model", "test"))[which]
+
+
+def _batch_only(compute: Callable[[Step], float]) -> Callable[[Step], float]:
+    def measure(step: Step) -> float:
+        return float(compute(step)) if step.has_batch else math.nan
+
+    return measure
+
+
+def _batch_uncertainty(step: Step) -> np.ndarray:
+    # Least confidence of the model that chose the batch, on the batch.
+    return 1.0 - step.proba("previous_model", "batch").max(axis=1)
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in [
+        Measure(
+            "n_labeled",
+            lambda s: s.labeled.shape[0],
+            "rows labeled at this iteration",
+            "core",
+        ),
+        Measure(
+            "accuracy",
+            lambda s: _holdout(s, "accuracy"),
+            "test accuracy of the model fitted on the labeled rows (true test labels)",
+            "core",
+        ),
+        Measure(
+            "macro_f1",
+            lambda s: _holdout(s, "macro_f1"),
+            "test macro-averaged F1",
+            "core",
+        ),
+        Measure(
+            "balanced_accuracy",
+            lambda s: balanced_accuracy_score(s.y_true[s.test], s.predict("model", "test")),
+            "test balanced accuracy (mean recall per class); not logged, for replay",
+            "extra",
+        ),
+        Measure(
+            "noisy_ratio",
+            lambda s: float(s.noisy[s.labeled].mean()),
+            "share of the labeled rows the data source marks noisy (NSR at the last iteration)",
+            "noise",
+        ),
+        Measure(
+            "mislabeled_ratio",
+            lambda s: float((s.y_revealed[s.labeled] != s.y_true[s.labeled]).mean()),
+            "share of the labeled rows whose label the noisy oracle got wrong",
+            "label_noise",
+        ),
+        Measure(
+            "contradiction_ratio",
+            _batch_only(
+                lambda s: metrics.contradiction_ratio(
+                    s.predict("previous_model", "monitor"), s.predict("model", "monitor")
+                )
+            ),
+            "share of a fixed pool sample whose predicted class changed since the last model",
+            "monitoring",
+        ),
+        Measure(
+            "mean_confidence",
+            lambda s: metrics.mean_confidence(s.proba("model", "monitor")),
+            "mean max probability of the model on the fixed pool sample (Vlachos 2008)",
+            "monitoring",
+        ),
+        Measure(
+            "exploration_distance",
+            _batch_only(
+                lambda s: metrics.exploration_distance(s.X[s.batch], s.X[s.previous_labeled])
+            ),
+            "mean distance from the batch to the nearest row labeled before it",
+            "monitoring",
+        ),
+        Measure(
+            "exploration_gain",
+            _batch_only(
+                lambda s: metrics.exploration_gain(
+                    s.X[s.monitor], s.X[s.previous_labeled], s.X[s.batch]
+                )
+            ),
+            "mean reduction of the fixed sample's distance to the labeled set by the batch",
+            "monitoring",
+        ),
+        Measure(
+            "batch_agreement",
+            _batch_only(
+                lambda s: metrics.batch_agreement(
+                    s.predict("previous_model", "batch"),
+                    s.X[s.batch],
+                    s.X[s.previous_labeled],
+                    s.y_revealed[s.previous_labeled],
+                )
+            ),
+            "Cohen's kappa, on the batch, between the model that chose it and a 1-NN rule "
+            "on the rows labeled before",
+            "monitoring",
+        ),
+        Measure(
+            "batch_easiness",
+            _batch_only(
+                lambda s: metrics.batch_easiness(
+                    s.predict("previous_model", "batch"), s.y_revealed[s.batch]
+                )
+            ),
+            "accuracy of the model that chose the batch on the batch's labels",
+            "monitoring",
+        ),
+        Measure(
+            "batch_uncertainty",
+            _batch_only(lambda s: _batch_uncertainty(s).mean()),
+            "mean least confidence of the model that chose the batch, on the batch",
+            "monitoring",
+        ),
+        Measure(
+            "uncertainty_variance",
+            _batch_only(lambda s: metrics.uncertainty_variance([_batch_uncertainty(s)])),
+            "variance of that uncertainty over the batch (Ghayoomi 2010)",
+            "monitoring",
+        ),
+    ]
+}
+"""Every measure the harness knows, by name."""
+
+
+def logged_measures(*, noisy: bool, label_noise: bool, monitoring: bool) -> list[str]:
+    """The measures an experiment logs at every iteration, in column order.
+
+    Examples
+    --------
+    >>> logged_measures(noisy=True, label_noise=False, monitoring=False)
+    ['n_labeled', 'accuracy', 'macro_f1', 'noisy_ratio']
+    """
+    groups = {"core"}
+    if noisy:
+        groups.add("noise")
+    if label_noise:
+        groups.add("label_noise")
+    if monitoring:
+        groups.add("monitoring")
+    return [name for name, m in MEASURES.items() if m.group in groups]
+
+
+def measure(step: Step, names: list[str]) -> dict[str, float]:
+    """The values of ``names`` at ``step``, with ``iteration`` first."""
+    row: dict[str, float] = {"iteration": step.iteration}
+    for name in names:
+        value = MEASURES[name].compute(step)
+        row[name] = value if isinstance(value, int) else float(value)
+    return row
