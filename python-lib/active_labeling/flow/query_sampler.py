@@ -1,35 +1,33 @@
 """The query-sampler recipe's library side: score the unlabeled pool, write a queue generation.
 
-The pool streams from the store in chunks; items already labeled are left out; scored
-strategies keep only the best rows, so memory is bounded by the chunk size. Strategies that
-compare rows with each other (k-center, k-means, BADGE, TypiClust) need the whole pool in
-the model's feature space, so their memory grows with the pool.
+Items already labeled are left out. Where the pool is scored is the engine's business
+(``flow.engines``: ``local`` streams it from the store in chunks; ``dask`` and ``spark`` read
+its Parquet files on their workers); this module loads the model, fits the strategy on the
+labeled set, and writes what the engine selected as a new generation of the queue, the same
+table whatever the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from active_labeling.errors import InputError
-from active_labeling.flow.feature_checks import check_batch_no_infinity, check_no_infinity
+from active_labeling.flow.engines import ENGINES, QueryEngine, QueryJob, make_engine, model_input
+from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import load_model
-from active_labeling.samplers import ScoredSampler
 from active_labeling.samplers.registry import STRATEGIES, make_sampler, needs_classifier
-from active_labeling.store.datasets import dataset_schema, iter_batches
+from active_labeling.store.datasets import dataset_schema
 from active_labeling.store.labels import labeled_item_ids
 from active_labeling.store.queue import QueueGeneration, export_generation, write_generation
 
 StrategyName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
+EngineName = Literal[ENGINES]  # type: ignore[valid-type]
 
 #: Strategies that measure distances between rows: they work in the model's feature space
 #: (after its preprocessing), with the model's final estimator as the classifier.
@@ -49,16 +47,30 @@ class QuerySamplerParams(BaseModel):
     random_state: int = 0
     model_version: str | None = None
     strategy_params: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineName = "local"
+    dask_scheduler: str | None = None
+    spark_master: str | None = None
+    partition_candidates: int | None = Field(default=None, ge=1)
+
+    @field_validator("dask_scheduler", "spark_master", "partition_candidates")
+    @classmethod
+    def _only_with_its_engine(cls, value, info: ValidationInfo):
+        wanted = {"dask_scheduler": ("dask",), "spark_master": ("spark",)}.get(
+            info.field_name, ("dask", "spark")
+        )
+        engine = info.data.get("engine", "local")
+        if value not in (None, "") and engine not in wanted:
+            raise ValueError(
+                f"applies to engine {' or '.join(repr(e) for e in wanted)} only, "
+                f"and engine is {engine!r}"
+            )
+        return value or None
 
 
 @dataclass(frozen=True)
 class QueryResult:
     generation: QueueGeneration
     parquet_path: Any
-
-
-def _dense(matrix) -> np.ndarray:
-    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
 def query_sampler(
@@ -70,19 +82,19 @@ def query_sampler(
     queue: str,
     params: QuerySamplerParams,
     progress: Callable[[int], None] | None = None,
+    engine: QueryEngine | None = None,
 ) -> QueryResult:
-    """Rank the unlabeled items of ``dataset`` with ``params.strategy``; append a generation."""
+    """Rank the unlabeled items of ``dataset`` with ``params.strategy``; append a generation.
+
+    ``engine`` overrides the one ``params.engine`` names (a test or a notebook passes an
+    engine bound to a cluster it already holds).
+    """
     saved = load_model(project.models_dir, model, params.model_version)
     columns = list(saved.meta.feature_columns)
     saved.check_pool_columns(name for name, _ in dataset_schema(con, dataset))
     pipeline = saved.pipeline
     feature_space = params.strategy in FEATURE_SPACE_STRATEGIES
-    if feature_space:
-        preprocess = pipeline[:-1].transform
-        classifier = pipeline[-1]
-    else:
-        preprocess = None
-        classifier = pipeline
+    classifier = pipeline[-1] if feature_space else pipeline
     sampler = make_sampler(
         params.strategy,
         classifier=classifier if needs_classifier(params.strategy) else None,
@@ -90,55 +102,38 @@ def query_sampler(
         random_state=params.random_state,
         **params.strategy_params,
     )
-
-    def to_input(frame):
-        return _dense(preprocess(frame)) if feature_space else frame
-
     X_labeled, y_labeled = labeled_frame(con, dataset, columns)
     check_no_infinity(X_labeled, X_labeled.index, dataset)
     if len(X_labeled):
-        sampler.fit(to_input(X_labeled), y_labeled.to_numpy())
+        sampler.fit(model_input(pipeline, X_labeled, feature_space), y_labeled.to_numpy())
     else:
         sampler.fit()
-
-    labeled = pa.array(sorted(labeled_item_ids(con, dataset)), pa.string())
-    pool_ids: list[pa.Array] = []
-
-    def chunks() -> Iterator:
-        for batch in iter_batches(con, dataset, columns, batch_rows=params.chunk_size):
-            if len(labeled):
-                batch = batch.filter(pc.invert(pc.is_in(batch.column("item_id"), labeled)))
-            if progress:
-                progress(batch.num_rows)
-            if batch.num_rows == 0:
-                continue
-            check_batch_no_infinity(batch, dataset)
-            pool_ids.append(batch.column("item_id"))
-            yield to_input(batch.drop_columns(["item_id"]).to_pandas())
-
-    if isinstance(sampler, ScoredSampler):
-        stream = chunks()
-        first = next(stream, None)
-        if first is None:
-            raise _nothing_to_queue(dataset)
-        positions, scores = sampler.select_with_scores(_prepend(first, stream))
-    else:  # needs the whole pool, which only feature-space strategies do (dense arrays)
-        whole = list(chunks())
-        if not whole:
-            raise _nothing_to_queue(dataset)
-        positions, scores = sampler.select_with_scores(np.vstack(whole))
-    ids = pa.chunked_array(pool_ids).take(pa.array(positions, pa.int64()))
+    job = QueryJob(
+        con=con,
+        project=project,
+        dataset=dataset,
+        columns=columns,
+        params=params,
+        saved=saved,
+        feature_space=feature_space,
+        sampler=sampler,
+        labeled_frame=X_labeled,
+        labels=y_labeled,
+        labeled_ids=pa.array(sorted(labeled_item_ids(con, dataset)), pa.string()),
+        progress=progress,
+    )
+    selection = (engine or make_engine(params)).select(job)
     generation = write_generation(
         con,
         queue=queue,
         dataset=dataset,
-        item_ids=ids.to_pylist(),
-        scores=None if scores is None else scores.tolist(),
+        item_ids=selection.item_ids,
+        scores=None if selection.scores is None else selection.scores.tolist(),
         strategy=params.strategy,
         model_name=model,
         model_version=saved.version,
         params=params.model_dump(),
-        pool_rows=int(sum(len(chunk) for chunk in pool_ids)),
+        pool_rows=selection.pool_rows,
     )
     path = export_generation(
         con,
@@ -146,12 +141,3 @@ def query_sampler(
         project.exports_dir / "queues" / queue / f"generation-{generation.generation_id}.parquet",
     )
     return QueryResult(generation, path)
-
-
-def _prepend(first, rest: Iterator) -> Iterator:
-    yield first
-    yield from rest
-
-
-def _nothing_to_queue(dataset: str) -> InputError:
-    return InputError(f"every item of dataset {dataset!r} is labeled: there is nothing to queue")
