@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
+import active_labeling.labeling.service as service_module
 from active_labeling.labeling.app import SECURITY_HEADERS, create_app
 from active_labeling.labeling.auth import add_user, create_token
 
@@ -180,15 +183,20 @@ def test_admin_sees_stats_events_and_exports(app, users, tmp_path):
     assert export.status_code == 200 and item in export.text
 
 
-def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users):
+def test_a_restart_keeps_leases_and_expired_leases_free_their_items(
+    project, users, monkeypatch
+):
     first = create_app(project.root, lease_minutes=10)
     ann = login(first, "ann", users["ann"])
     held = ann.get("/api/items/next").json()["items"][0]["item_id"]
-    first.state.service.con.close()
+    first.state.service.close()
     second = create_app(project.root, lease_minutes=10)
     bob = login(second, "bob", users["bob"])
-    assert bob.get("/api/items/next").json()["items"][0]["item_id"] != held  # still ann's
-    second.state.service.con.execute("UPDATE leases SET expires_at = now() - INTERVAL 1 MINUTE")
+    bobs_first = bob.get("/api/items/next").json()["items"][0]["item_id"]
+    assert bobs_first != held  # still ann's, after the restart
+    bob.post(f"/api/items/{bobs_first}/label", json={"label": "yes"})
+    later = service_module._now() + timedelta(minutes=11)
+    monkeypatch.setattr(service_module, "_now", lambda: later)
     assert bob.get("/api/items/next").json()["items"][0]["item_id"] == held  # expired: free
 
 
@@ -233,7 +241,7 @@ def test_the_columns_shown_are_configurable(project, users):
     ann = login(app, "ann", users["ann"])
     item = ann.get("/api/items/next").json()["items"][0]
     assert item["columns"] == ["review", "city"] and set(item["values"]) == {"review", "city"}
-    app.state.service.con.close()
+    app.state.service.close()
     with pytest.raises(Exception, match="no column 'nope' to show"):
         create_app(project.root, columns=["nope"])
 

@@ -137,6 +137,6 @@ def create_app(
 
     @app.on_event("shutdown")
     def close_store():
-        con.close()
+        service.close()
 
     return app

@@ -30,14 +30,14 @@ def current_user(request: Request, service: LabelingService = Depends(get_servic
     Cookie-authenticated state changes must carry the session's CSRF token in a header.
     """
     authorization = request.headers.get("Authorization", "")
-    with service.lock:
-        if authorization.startswith("Bearer "):
-            user = token_user(service.con, authorization[len("Bearer ") :].strip())
-            if user is None:
-                raise AuthError("unknown or revoked API token")
-            return user
-        session_id = request.cookies.get(SESSION_COOKIE)
-        user = session_user(service.con, session_id) if session_id else None
+    # The thread's own cursor: checking a caller never waits for a handout or a label.
+    if authorization.startswith("Bearer "):
+        user = token_user(service.cursor(), authorization[len("Bearer ") :].strip())
+        if user is None:
+            raise AuthError("unknown or revoked API token")
+        return user
+    session_id = request.cookies.get(SESSION_COOKIE)
+    user = session_user(service.cursor(), session_id) if session_id else None
     if user is None:
         raise AuthError("log in first")
     if request.method not in _SAFE_METHODS:

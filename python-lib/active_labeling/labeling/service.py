@@ -5,14 +5,21 @@ lock, so a handout and its lease are decided atomically and no item is leased to
 labelers at once. Each write is one transaction, committed before the request is
 acknowledged. Leases live in the store, so a restart neither loses nor duplicates work.
 Nothing here updates a label event; nothing rewrites a table.
+
+Which items are free is also kept in memory (``handout.HandoutIndex``), built from the
+store at start and told of every write after it commits, so that a handout costs no
+aggregate over the label events. The latest queue generation is looked up at most once a
+second (``GENERATION_TTL``), or at once after ``refresh()``.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +28,15 @@ import pandas as pd
 
 from active_labeling.errors import ActiveLabelingError, InputError
 from active_labeling.flow.project import Project
+from active_labeling.labeling.handout import HandoutIndex, Lease
+from active_labeling.labeling.hints import Hints
 from active_labeling.store.connection import transaction
 from active_labeling.store.datasets import require_dataset, table_of
+from active_labeling.store.labels import record_item_state
 
 DEFAULT_LEASE_MINUTES = 10
+#: Seconds between two looks for a newer queue generation.
+GENERATION_TTL = 1.0
 # s, z and h are taken (skip, undo, hint).
 _KEYS = [str(d) for d in range(1, 10)] + [c for c in "abcdefgijklmnopqrtuvwxy"]
 
@@ -54,7 +66,9 @@ def _json_value(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, datetime | pd.Timestamp):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date | pd.Timestamp):
         return value.isoformat()
     return value
 
@@ -84,6 +98,8 @@ class LabelingService:
         self.shown_columns = list(columns) if columns else None
         self.con = con
         self.lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list = []
         self.lease = timedelta(minutes=lease_minutes)
         self.classes = list(project.settings.classes)
         if not self.classes:
@@ -96,7 +112,12 @@ class LabelingService:
         self.relation = require_dataset(con, self.dataset)
         self.order_by = "rowid" if self._is_table() else "item_id"
         self.media_column = media_column
-        self._model_cache: dict[tuple[str, str], Any] = {}
+        self._all_columns: list[str] | None = None
+        self.index = self._load_index()
+        self._generation: tuple | None = None
+        self._generation_checked = -math.inf
+        self.hints = Hints(project.models_dir, con.cursor, self.relation)
+        self.hints.warm(self.current_generation())
         if self.shown_columns:
             available = {
                 row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
@@ -130,12 +151,73 @@ class LabelingService:
         return bool(row[0])
 
     def columns(self) -> list[str]:
+        """The columns an item card shows (the dataset's columns are read once)."""
         shown = self.shown_columns or self.project.settings.feature_columns
         if shown:
             return list(shown)
+        if self._all_columns is None:
+            with self.lock:
+                described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
+            self._all_columns = [row[0] for row in described if row[0] != "item_id"]
+        return list(self._all_columns)
+
+    def _load_index(self) -> HandoutIndex:
+        touched = self.con.execute(
+            "SELECT item_id FROM touched_items WHERE dataset = ?", [self.dataset]
+        ).fetchall()
+        leases = self.con.execute(
+            "SELECT item_id, annotator, leased_at, expires_at, generation_id, score, "
+            "model_version FROM leases WHERE dataset = ? AND expires_at > ?",
+            [self.dataset, _now()],
+        ).fetchall()
+        return HandoutIndex((r[0] for r in touched), {r[0]: Lease(*r[1:]) for r in leases})
+
+    def cursor(self):
+        """This thread's own connection to the store, for reads and writes that need not
+        wait for the service's lock (logins, sessions, tokens): one per thread, reused."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self.lock:
+                cursor = self._local.cursor = self.con.cursor()
+                self._cursors.append(cursor)
+        return cursor
+
+    def close(self) -> None:
+        """Close the store: the threads' cursors, then the connection."""
         with self.lock:
-            described = self.con.execute(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()
-        return [row[0] for row in described if row[0] != "item_id"]
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+            self.con.close()
+
+    def refresh(self) -> None:
+        """Look for a newer queue generation on the next request (after writing one)."""
+        with self.lock:
+            self._generation_checked = -math.inf
+
+    def current_generation(self) -> tuple[int, str | None, str | None] | None:
+        """The latest generation, looked up at most once per ``GENERATION_TTL`` seconds.
+
+        A newer one replaces the queue in the handout index; labelers keep their leases.
+        """
+        with self.lock:
+            clock = time.monotonic()
+            if clock - self._generation_checked < GENERATION_TTL:
+                return self._generation
+            self._generation_checked = clock
+            latest = self.latest_generation()
+            if latest != self._generation:
+                rows = []
+                if latest is not None:
+                    rows = self.con.execute(
+                        "SELECT item_id, score FROM queue WHERE generation_id = ? ORDER BY rank",
+                        [latest[0]],
+                    ).fetchall()
+                self.index.set_queue(
+                    latest[0] if latest else None, [r[0] for r in rows], [r[1] for r in rows]
+                )
+                self._generation = latest
+            return self._generation
 
     def latest_generation(self) -> tuple[int, str | None, str | None] | None:
         """(generation id, model name, model version) of the queue's latest generation."""
@@ -155,64 +237,56 @@ class LabelingService:
         with self.lock:
             now = _now()
             expires = now + self.lease
-            with transaction(self.con):
-                held = self.con.execute(
-                    "SELECT l.item_id FROM leases l LEFT JOIN queue q ON q.generation_id = "
-                    "l.generation_id AND q.item_id = l.item_id WHERE l.dataset = ? AND "
-                    "l.annotator = ? AND l.expires_at > ? AND NOT EXISTS (SELECT 1 FROM "
-                    "touched_items t WHERE t.dataset = l.dataset AND t.item_id = l.item_id) "
-                    "ORDER BY l.leased_at, q.rank NULLS LAST, l.item_id",
-                    [self.dataset, user, now],
+            generation = self.current_generation()
+            index = self.index
+            held = index.held_by(user, now)
+            chosen = held[:count]
+            need = count - len(chosen)
+            new: list[tuple[str, int | None, float | None, str | None]] = []
+            queue_exhausted = generation is None
+            if need > 0 and generation is not None:
+                picks = index.free_in_queue(need, now)
+                new += [(item, generation[0], index.score(item), generation[2]) for item in picks]
+                need -= len(picks)
+                queue_exhausted = need > 0
+            if need > 0:
+                rows = self.con.execute(
+                    f"SELECT d.item_id FROM {self.relation} d WHERE NOT EXISTS "
+                    "(SELECT 1 FROM touched_items t WHERE t.dataset = ? AND "
+                    "t.item_id = d.item_id) AND NOT EXISTS (SELECT 1 FROM leases l WHERE "
+                    "l.dataset = ? AND l.item_id = d.item_id AND l.expires_at > ?) "
+                    f"ORDER BY d.{self.order_by} LIMIT ?",
+                    [self.dataset, self.dataset, now, need],
                 ).fetchall()
-                chosen = [(r[0], None, None, None) for r in held[:count]]
-                self.con.execute(
-                    "UPDATE leases SET expires_at = ? WHERE dataset = ? AND annotator = ? "
-                    "AND expires_at > ?",
-                    [expires, self.dataset, user, now],
-                )
-                queue_exhausted = False
-                generation = self.latest_generation()
-                need = count - len(chosen)
-                if need > 0 and generation is not None:
-                    rows = self.con.execute(
-                        "SELECT q.item_id, q.score, q.generation_id, q.model_version FROM queue q "
-                        "WHERE q.generation_id = ? AND NOT EXISTS (SELECT 1 FROM touched_items t "
-                        "WHERE t.dataset = ? AND t.item_id = q.item_id) AND NOT EXISTS "
-                        "(SELECT 1 FROM leases l WHERE l.dataset = ? AND l.item_id = q.item_id "
-                        "AND l.expires_at > ?) ORDER BY q.rank LIMIT ?",
-                        [generation[0], self.dataset, self.dataset, now, need],
-                    ).fetchall()
-                    chosen += rows
-                    need -= len(rows)
-                    queue_exhausted = need > 0
-                elif generation is None:
-                    queue_exhausted = True
-                if need > 0:
-                    rows = self.con.execute(
-                        f"SELECT d.item_id FROM {self.relation} d WHERE NOT EXISTS "
-                        "(SELECT 1 FROM touched_items t WHERE t.dataset = ? AND "
-                        "t.item_id = d.item_id) AND NOT EXISTS (SELECT 1 FROM leases l WHERE "
-                        "l.dataset = ? AND l.item_id = d.item_id AND l.expires_at > ?) "
-                        f"ORDER BY d.{self.order_by} LIMIT ?",
-                        [self.dataset, self.dataset, now, need],
-                    ).fetchall()
-                    chosen += [(r[0], None, None, None) for r in rows]
-                new = [c for c in chosen if c[0] not in {h[0] for h in held}]
-                for item_id, score, generation_id, model_version in new:
+                new += [(r[0], None, None, None) for r in rows]
+            # leased_at one microsecond apart keeps the handout's order for later.
+            leased = [
+                (item, generation_id, score, version, now + timedelta(microseconds=i))
+                for i, (item, generation_id, score, version) in enumerate(new)
+            ]
+            with transaction(self.con):
+                if held:
                     self.con.execute(
+                        "UPDATE leases SET expires_at = ? WHERE dataset = ? AND annotator = ? "
+                        "AND expires_at > ?",
+                        [expires, self.dataset, user, now],
+                    )
+                if leased:
+                    self.con.executemany(
                         "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [
-                            self.dataset,
-                            item_id,
-                            user,
-                            generation_id,
-                            score,
-                            model_version,
-                            now,
-                            expires,
+                            [self.dataset, item, user, gen, score, version, at, expires]
+                            for item, gen, score, version, at in leased
                         ],
                     )
-            items = self._items([c[0] for c in chosen], user, hint=hint, generation=generation)
+            if held:
+                index.renew(user, now, expires)
+            for item, gen, score, version, at in leased:
+                index.lease(
+                    item, user, at, expires, generation_id=gen, score=score, model_version=version
+                )
+            rows = self._read_items(chosen + [c[0] for c in new], labels=False)
+        items = self._assemble(rows, hint=hint, generation=generation)
         return Handout(items, queue_exhausted, done=not items)
 
     def heartbeat(self, user: str, item_id: str) -> datetime:
@@ -220,17 +294,33 @@ class LabelingService:
         with self.lock:
             now = _now()
             expires = now + self.lease
+            self._check_not_leased_to_other(item_id, user, now)
+            kept = self.index.leases.get(item_id)
+            if kept is None or kept.annotator != user:
+                kept = Lease(user, now, expires)
             with transaction(self.con):
-                self._check_not_leased_to_other(item_id, user)
-                kept = self.con.execute(
-                    "SELECT generation_id, score, model_version, leased_at FROM leases "
-                    "WHERE dataset = ? AND item_id = ?",
-                    [self.dataset, item_id],
-                ).fetchone() or (None, None, None, now)
                 self.con.execute(
                     "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [self.dataset, item_id, user, *kept, expires],
+                    [
+                        self.dataset,
+                        item_id,
+                        user,
+                        kept.generation_id,
+                        kept.score,
+                        kept.model_version,
+                        kept.leased_at,
+                        expires,
+                    ],
                 )
+            self.index.lease(
+                item_id,
+                user,
+                kept.leased_at,
+                expires,
+                generation_id=kept.generation_id,
+                score=kept.score,
+                model_version=kept.model_version,
+            )
             return expires
 
     # -- writes -----------------------------------------------------------------------------
@@ -241,14 +331,10 @@ class LabelingService:
         if not found:
             raise NotFoundError(f"no item {item_id!r} in dataset {self.dataset!r}")
 
-    def _check_not_leased_to_other(self, item_id: str, user: str) -> None:
+    def _check_not_leased_to_other(self, item_id: str, user: str, now: datetime) -> None:
         self._check_item(item_id)
-        other = self.con.execute(
-            "SELECT annotator FROM leases WHERE dataset = ? AND item_id = ? AND annotator <> ? "
-            "AND expires_at > ?",
-            [self.dataset, item_id, user, _now()],
-        ).fetchone()
-        if other:
+        holder = self.index.holder(item_id, now)
+        if holder is not None and holder != user:
             raise ConflictError(f"item {item_id!r} is being labeled by someone else")
 
     def record(
@@ -269,110 +355,144 @@ class LabelingService:
             )
         if lead_time_ms is not None and lead_time_ms < 0:
             raise InputError("lead_time_ms must not be negative")
-        with self.lock, transaction(self.con):
-            self._check_not_leased_to_other(item_id, user)
-            shown = self.con.execute(
-                "SELECT model_version, score FROM leases WHERE dataset = ? AND item_id = ?",
-                [self.dataset, item_id],
-            ).fetchone() or (None, None)
-            event_id = self.con.execute(
-                "INSERT INTO label_events (dataset, item_id, label, status, annotator, session, "
-                "comment, lead_time_ms, model_version, queue_score) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
-                [
-                    self.dataset,
-                    item_id,
-                    label,
-                    status,
-                    user,
-                    session,
-                    comment,
-                    lead_time_ms,
-                    shown[0],
-                    shown[1],
-                ],
-            ).fetchone()[0]
-            self.con.execute(
-                "DELETE FROM leases WHERE dataset = ? AND item_id = ?", [self.dataset, item_id]
-            )
+        with self.lock:
+            self._check_not_leased_to_other(item_id, user, _now())
+            lease = self.index.leases.get(item_id)
+            shown = (lease.model_version, lease.score) if lease else (None, None)
+            with transaction(self.con):
+                event_id = self._append(
+                    item_id, user, status, label, session, comment, lead_time_ms, shown
+                )
+                self.con.execute(
+                    "DELETE FROM leases WHERE dataset = ? AND item_id = ?",
+                    [self.dataset, item_id],
+                )
+            self.index.recorded(item_id, status)
+        return event_id
+
+    def _append(self, item_id, user, status, label, session, comment, lead_time_ms, shown):
+        """One event and the item's new state (call inside a transaction); its event id."""
+        event_id, created_at = self.con.execute(
+            "INSERT INTO label_events (dataset, item_id, label, status, annotator, session, "
+            "comment, lead_time_ms, model_version, queue_score) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id, created_at",
+            [
+                self.dataset,
+                item_id,
+                label,
+                status,
+                user,
+                session,
+                comment,
+                lead_time_ms,
+                shown[0],
+                shown[1],
+            ],
+        ).fetchone()
+        record_item_state(
+            self.con,
+            dataset=self.dataset,
+            item_id=item_id,
+            event_id=event_id,
+            status=status,
+            label=label,
+            annotator=user,
+            created_at=created_at,
+        )
         return event_id
 
     def undo(self, user: str, session: str | None = None) -> tuple[dict, dict]:
         """Undo the user's latest labeling action: an ``undone`` event; the item comes back."""
-        with self.lock, transaction(self.con):
+        with self.lock:
+            # The user's latest action that is still its item's latest event.
             row = self.con.execute(
-                "SELECT e.item_id, e.label, e.status FROM label_events e WHERE e.dataset = ? "
-                "AND e.annotator = ? AND e.status IN ('labeled', 'skipped') AND e.event_id = "
-                "(SELECT max(event_id) FROM label_events x WHERE x.dataset = e.dataset AND "
-                "x.item_id = e.item_id) ORDER BY e.event_id DESC LIMIT 1",
+                "SELECT item_id, label, status FROM item_state WHERE dataset = ? "
+                "AND annotator = ? AND status IN ('labeled', 'skipped') "
+                "ORDER BY event_id DESC LIMIT 1",
                 [self.dataset, user],
             ).fetchone()
             if row is None:
                 raise NotFoundError("nothing to undo")
             item_id, label, status = row
-            self.con.execute(
-                "INSERT INTO label_events (dataset, item_id, status, annotator, session) "
-                "VALUES (?, ?, 'undone', ?, ?)",
-                [self.dataset, item_id, user, session],
-            )
             now = _now()
-            self.con.execute(
-                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
-                [self.dataset, item_id, user, now, now + self.lease],
-            )
-        return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
+            with transaction(self.con):
+                self._append(item_id, user, "undone", None, session, None, None, (None, None))
+                self.con.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
+                    [self.dataset, item_id, user, now, now + self.lease],
+                )
+            self.index.recorded(item_id, "undone")
+            self.index.lease(item_id, user, now, now + self.lease)
+            return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 
     # -- reads ------------------------------------------------------------------------------
     def item(self, item_id: str, user: str, *, hint: bool = True) -> dict:
         with self.lock:
             self._check_item(item_id)
-            return self._items([item_id], user, hint=hint)[0]
+            rows = self._read_items([item_id])
+            generation = self.current_generation() if hint else None
+        return self._assemble(rows, hint=hint, generation=generation)[0]
 
-    def _items(
-        self, item_ids: list[str], user: str, *, hint: bool = True, generation=None
-    ) -> list[dict]:
+    def _read_items(self, item_ids: list[str], *, labels: bool = True) -> tuple:
+        """The item cards' data (call under the lock): rows, lease, rank, current label.
+
+        ``labels=False`` skips the current labels (a handout gives only untouched items).
+        """
+        if not item_ids:
+            return item_ids, None, {}, {}
+        marks = ", ".join("?" * len(item_ids))
+        cursor = self.con.execute(
+            f"SELECT * FROM {self.relation} WHERE item_id IN ({marks})", item_ids
+        )
+        names = [d[0] for d in cursor.description]
+        found = {
+            r[names.index("item_id")]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()
+        }
+        records = {item_id: found[item_id] for item_id in item_ids}
+        meta = {}
+        for item_id in item_ids:
+            lease = self.index.leases.get(item_id)
+            if lease is not None:
+                same = lease.generation_id is not None and (
+                    lease.generation_id == self.index.generation_id
+                )
+                rank = self.index.rank(item_id) if same else None
+                meta[item_id] = (
+                    lease.generation_id,
+                    lease.score,
+                    lease.model_version,
+                    lease.expires_at,
+                    rank,
+                )
+        current = {}
+        if labels:
+            current = dict(
+                self.con.execute(
+                    "SELECT item_id, label FROM item_state WHERE dataset = ? AND "
+                    f"status = 'labeled' AND item_id IN ({marks})",
+                    [self.dataset, *item_ids],
+                ).fetchall()
+            )
+        return item_ids, records, meta, current
+
+    def _assemble(self, rows: tuple, *, hint: bool, generation) -> list[dict]:
+        """Item cards from ``_read_items``; the hints are computed here, outside the lock."""
+        item_ids, records, meta, current = rows
         if not item_ids:
             return []
         columns = self.columns()
-        frame = self.con.execute(
-            f"SELECT * FROM {self.relation} WHERE item_id = ANY(?::VARCHAR[])", [item_ids]
-        ).df()
-        frame = frame.set_index("item_id").loc[item_ids]
-        meta = {
-            r[0]: r[1:]
-            for r in self.con.execute(
-                "SELECT item_id, generation_id, score, model_version, expires_at FROM leases "
-                "WHERE dataset = ? AND item_id IN (SELECT unnest(?::VARCHAR[]))",
-                [self.dataset, item_ids],
-            ).fetchall()
-        }
-        ranks = dict(
-            self.con.execute(
-                "SELECT q.item_id, q.rank FROM queue q JOIN leases l ON l.item_id = q.item_id "
-                "AND l.generation_id = q.generation_id WHERE l.dataset = ? AND "
-                "q.item_id IN (SELECT unnest(?::VARCHAR[]))",
-                [self.dataset, item_ids],
-            ).fetchall()
-        )
-        current = dict(
-            self.con.execute(
-                "SELECT item_id, label FROM current_labels WHERE dataset = ? AND "
-                "item_id IN (SELECT unnest(?::VARCHAR[]))",
-                [self.dataset, item_ids],
-            ).fetchall()
-        )
-        predictions = self._predictions(frame, generation) if hint else {}
+        predictions = self.hints.for_records(records, generation) if hint else {}
         items = []
         for item_id in item_ids:
-            row = frame.loc[item_id]
-            generation_id, score, model_version, expires_at = meta.get(item_id, (None,) * 4)
+            row = records[item_id]
+            generation_id, score, model_version, expires_at, rank = meta.get(item_id, (None,) * 5)
             items.append(
                 {
                     "item_id": item_id,
                     "dataset": self.dataset,
                     "columns": columns,
-                    "values": {c: _json_value(row[c]) for c in columns if c in row.index},
-                    "rank": ranks.get(item_id),
+                    "values": {c: _json_value(row[c]) for c in columns if c in row},
+                    "rank": rank,
                     "score": _json_value(score),
                     "generation_id": generation_id,
                     "model_version": model_version,
@@ -384,43 +504,13 @@ class LabelingService:
             )
         return items
 
-    def _media(self, row) -> dict:
-        if not self.media_column or self.media_column not in row.index:
+    def _media(self, row: dict) -> dict:
+        if not self.media_column or self.media_column not in row:
             return {}
         value = row[self.media_column]
         if not isinstance(value, str) or not value:
             return {}
         return {self.media_column: f"/media/{value.lstrip('/')}"}
-
-    def _predictions(self, frame: pd.DataFrame, generation=None) -> dict:
-        """The latest queue model's predicted class and confidence, as a hint.
-
-        ``generation`` is ``latest_generation()`` when the caller has it already.
-        """
-        generation = generation or self.latest_generation()
-        if generation is None or generation[1] is None or frame.empty:
-            return {}
-        key = (generation[1], generation[2])
-        if key not in self._model_cache:
-            from active_labeling.models import load_model
-
-            try:
-                self._model_cache = {key: load_model(self.project.models_dir, *key)}
-            except ActiveLabelingError:
-                self._model_cache = {key: None}
-        saved = self._model_cache[key]
-        if saved is None:
-            return {}
-        try:
-            proba = saved.pipeline.predict_proba(frame[saved.meta.feature_columns])
-        except (KeyError, ValueError):
-            return {}
-        best = proba.argmax(axis=1)
-        classes = saved.meta.classes
-        return {
-            item_id: {"label": classes[b], "confidence": round(float(proba[i, b]), 4)}
-            for i, (item_id, b) in enumerate(zip(frame.index, best, strict=True))
-        }
 
     def history(self, user: str, limit: int = 20) -> list[dict]:
         with self.lock:
@@ -454,14 +544,8 @@ class LabelingService:
             total = self.con.execute(
                 "SELECT count(*) FROM current_labels WHERE dataset = ?", [self.dataset]
             ).fetchone()[0]
-            generation = self.latest_generation()
-            left = 0
-            if generation is not None:
-                left = self.con.execute(
-                    "SELECT count(*) FROM queue q WHERE q.generation_id = ? AND NOT EXISTS "
-                    "(SELECT 1 FROM touched_items t WHERE t.dataset = ? AND t.item_id = q.item_id)",
-                    [generation[0], self.dataset],
-                ).fetchone()[0]
+            generation = self.current_generation()
+            left = self.index.left_in_queue if generation is not None else 0
         return {
             "mine_session": mine_session,
             "mine_total": mine_total,

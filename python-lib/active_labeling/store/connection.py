@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from active_labeling.errors import InputError, StoreLockedError
-from active_labeling.store.schema import DDL, SCHEMA_VERSION
+from active_labeling.store.schema import DDL, REBUILD_ITEM_STATE, SCHEMA_VERSION
 
 #: Written beside the store by ``active-labeling serve`` while it runs.
 SERVER_FILE = "serve.json"
@@ -53,12 +53,28 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise InputError(f"cannot open the store {path}: {exc}") from None
     con.execute("SET preserve_insertion_order = true")
     if not read_only:
+        _migrate(con)
+    return con
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Create what is missing; bring a store of an older schema up to date, in one go."""
+    con.execute(DDL[0])  # store_meta
+    row = con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    stored = int(row[0]) if row else SCHEMA_VERSION
+    if stored > SCHEMA_VERSION:
+        raise InputError(
+            f"the store was written by a newer active-labeling (schema {stored}, this one "
+            f"reads {SCHEMA_VERSION}); upgrade active-labeling"
+        )
+    with transaction(con):
         for statement in DDL:
             con.execute(statement)
+        if stored < 2:  # item_state appeared in schema 2
+            con.execute(REBUILD_ITEM_STATE)
         con.execute(
             "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
-    return con
 
 
 @contextmanager

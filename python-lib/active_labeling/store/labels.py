@@ -1,7 +1,9 @@
 """Label events: append-only. Every action is a new row; the current label is a view.
 
 Nothing here updates or deletes an event. Undo is an ``undone`` event, relabeling is a new
-``labeled`` event; the latest event of an item decides its current state.
+``labeled`` event; the latest event of an item decides its current state. That latest event
+is also kept in ``item_state``, written in the same transaction as the event: every append
+goes through this module (or the labeling service, which calls ``record_item_state``).
 """
 
 from __future__ import annotations
@@ -68,14 +70,56 @@ def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[LabelEvent]) 
     ids = []
     with transaction(con):
         for row in rows:
-            ids.append(
-                con.execute(
-                    f"INSERT INTO label_events ({_EVENT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
-                    row,
-                ).fetchone()[0]
+            event_id, created_at = con.execute(
+                f"INSERT INTO label_events ({_EVENT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id, created_at",
+                row,
+            ).fetchone()
+            record_item_state(
+                con,
+                dataset=row[0],
+                item_id=row[1],
+                event_id=event_id,
+                status=row[3],
+                label=row[2],
+                annotator=row[4],
+                created_at=created_at,
             )
+            ids.append(event_id)
     return ids
+
+
+def record_item_state(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    dataset: str,
+    item_id: str,
+    event_id: int,
+    status: str,
+    label: str | None,
+    annotator: str,
+    created_at,
+) -> None:
+    """Make the event just appended the item's latest state; call in the same transaction."""
+    con.execute(
+        "INSERT OR REPLACE INTO item_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [dataset, item_id, event_id, status, label, annotator, created_at],
+    )
+
+
+def sync_item_state(con: duckdb.DuckDBPyConnection, dataset: str, *, session: str) -> None:
+    """Bring ``item_state`` up to date for the items that ``session``'s events touched.
+
+    For bulk appends (imports); call in the transaction that appended them.
+    """
+    con.execute(
+        "INSERT OR REPLACE INTO item_state "
+        "SELECT dataset, item_id, event_id, status, label, annotator, created_at "
+        "FROM label_events WHERE dataset = ? AND item_id IN "
+        "(SELECT item_id FROM label_events WHERE dataset = ? AND session = ?) "
+        "QUALIFY row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1",
+        [dataset, dataset, session],
+    )
 
 
 def import_labels(
@@ -144,12 +188,14 @@ def import_labels(
                     f"{staged.path} row {outside[0]}: label {outside[1]!r} is not one of the "
                     f"project's classes ({', '.join(classes)})"
                 )
+        session = f"import-{uuid.uuid4().hex[:12]}"
         con.execute(
             f"INSERT INTO label_events (dataset, item_id, label, status, annotator, session) "
             f"SELECT ?, CAST({ident} AS VARCHAR), CAST({label} AS VARCHAR), 'labeled', ?, ? "
             f"FROM {staging} ORDER BY _row",
-            [dataset, annotator, f"import-{uuid.uuid4().hex[:12]}"],
+            [dataset, annotator, session],
         )
+        sync_item_state(con, dataset, session=session)
         con.execute(f"DROP TABLE {staging}")
     return staged.rows
 

@@ -1,13 +1,16 @@
 """The store's tables. Append-only where history matters: nothing here is updated in place.
 
 - ``label_events``: every labeling action, never rewritten; ``current_labels`` is a view.
+- ``item_state``: the latest event of each item, kept in the same transaction as every
+  append (an index of ``label_events``, rebuilt from it when missing), so that "is this item
+  labeled?" is a key lookup, not an aggregate over every event.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -28,28 +31,31 @@ DDL = [
         queue_score DOUBLE
     )
     """,
-    # The latest event of each item decides: 'labeled' gives its label, 'skipped' none,
-    # 'undone' puts the item back as if never touched.
+    # The latest event of each item, written in the same transaction as the event itself
+    # (store.labels.sync_item_state). The latest event decides: 'labeled' gives the label,
+    # 'skipped' none, 'undone' puts the item back as if never touched.
+    """
+    CREATE TABLE IF NOT EXISTS item_state (
+        dataset VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        event_id BIGINT NOT NULL,
+        status VARCHAR NOT NULL,
+        label VARCHAR,
+        annotator VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (dataset, item_id)
+    )
+    """,
     """
     CREATE OR REPLACE VIEW current_labels AS
     SELECT dataset, item_id, label, annotator, created_at, event_id
-    FROM (
-        SELECT *, row_number() OVER (
-            PARTITION BY dataset, item_id ORDER BY event_id DESC
-        ) AS recency
-        FROM label_events
-    )
-    WHERE recency = 1 AND status = 'labeled'
+    FROM item_state
+    WHERE status = 'labeled'
     """,
-    # Labeled or skipped, and not undone since: a hash aggregate, cheaper than ranking every
-    # event (the labeling server asks this on every handout).
+    # Labeled or skipped, and not undone since: what the handout must not give out again.
     """
     CREATE OR REPLACE VIEW touched_items AS
-    SELECT dataset, item_id
-    FROM label_events
-    GROUP BY dataset, item_id
-    HAVING max(event_id) FILTER (WHERE status <> 'undone')
-        > coalesce(max(event_id) FILTER (WHERE status = 'undone'), 0)
+    SELECT dataset, item_id FROM item_state WHERE status <> 'undone'
     """,
     "CREATE SEQUENCE IF NOT EXISTS queue_generation_ids START 1",
     """
@@ -117,3 +123,11 @@ DDL = [
     )
     """,
 ]
+
+#: Rebuilds ``item_state`` from ``label_events`` (stores written before it existed).
+REBUILD_ITEM_STATE = """
+    INSERT OR REPLACE INTO item_state
+    SELECT dataset, item_id, event_id, status, label, annotator, created_at
+    FROM label_events
+    QUALIFY row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1
+"""

@@ -1,0 +1,186 @@
+"""The in-memory handout index, the item_state table beside label_events, and the service
+keeping both in step with the store (restart, new queue generations, random action mixes)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from active_labeling.flow.project import Project
+from active_labeling.flow.recipes import run_recipe
+from active_labeling.labeling.handout import HandoutIndex, Lease
+from active_labeling.labeling.service import LabelingService
+from active_labeling.store.connection import connect
+from active_labeling.store.labels import LabelEvent, append_events
+
+from flow_helpers import declare_train_and_query, make_project
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+MINUTE = timedelta(minutes=1)
+
+
+def test_the_index_walks_the_queue_past_taken_items_and_back_to_freed_ones():
+    index = HandoutIndex(touched={"c"}, leases={"a": Lease("ann", T0, T0 + 5 * MINUTE)})
+    index.set_queue(1, ["a", "b", "c", "d", "e"], [0.9, 0.8, 0.7, 0.6, 0.5])
+    assert index.left_in_queue == 4  # c is labeled; a is leased but still to do
+    assert index.free_in_queue(2, T0) == ["b", "d"]
+    index.lease("b", "bob", T0, T0 + 10 * MINUTE)
+    index.recorded("d", "labeled")
+    assert index.free_in_queue(3, T0) == ["e"]
+    assert index.left_in_queue == 3
+    # a's lease runs out at 5 minutes: a is offered again, before e.
+    assert index.free_in_queue(3, T0 + 6 * MINUTE) == ["a", "e"]
+    index.recorded("c", "undone")  # an undo puts c back, at its rank
+    assert index.free_in_queue(3, T0 + 6 * MINUTE) == ["a", "c", "e"]
+    assert index.left_in_queue == 4
+    assert index.rank("c") == 3 and index.score("c") == 0.7 and index.rank("zz") is None
+
+
+def test_renewed_leases_do_not_expire_at_their_first_deadline():
+    index = HandoutIndex(touched=(), leases={})
+    index.set_queue(1, ["a", "b"])
+    index.lease("a", "ann", T0, T0 + MINUTE)
+    index.renew("ann", T0 + 0.5 * MINUTE, T0 + 3 * MINUTE)
+    assert index.free_in_queue(2, T0 + 2 * MINUTE) == ["b"]
+    assert index.holder("a", T0 + 2 * MINUTE) == "ann"
+    assert index.held_by("ann", T0 + 2 * MINUTE) == ["a"]
+    assert index.free_in_queue(2, T0 + 4 * MINUTE) == ["a", "b"]
+    assert index.holder("a", T0 + 4 * MINUTE) is None
+
+
+def test_held_items_come_back_in_the_order_they_were_handed_out():
+    index = HandoutIndex(touched=(), leases={})
+    index.set_queue(1, ["a", "b", "c"])
+    for i, item in enumerate(["c", "a", "b"]):
+        index.lease(item, "ann", T0 + i * timedelta(microseconds=1), T0 + MINUTE)
+    index.recorded("a", "skipped")
+    assert index.held_by("ann", T0) == ["c", "b"]
+
+
+def _item_state(con):
+    return sorted(
+        con.execute("SELECT dataset, item_id, event_id, status, label FROM item_state").fetchall()
+    )
+
+
+def _latest_events(con):
+    """item_state as label_events says it should be (the latest event of each item)."""
+    return sorted(
+        con.execute(
+            "SELECT dataset, item_id, event_id, status, label FROM label_events QUALIFY "
+            "row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1"
+        ).fetchall()
+    )
+
+
+def test_item_state_follows_appends_and_imports(tmp_path):
+    project = make_project(tmp_path / "p", n=40, n_labels=10)  # imported labels
+    with project.connect() as con:
+        append_events(
+            con,
+            [
+                LabelEvent("pool", "I1", "labeled", "ann", label="no"),
+                LabelEvent("pool", "I1", "undone", "ann"),
+                LabelEvent("pool", "I0", "labeled", "bob", label="no"),  # a relabel
+                LabelEvent("pool", "I3", "skipped", "bob"),
+            ],
+        )
+        assert _item_state(con) == _latest_events(con)
+        current = dict(con.execute("SELECT item_id, label FROM current_labels").fetchall())
+        assert current["I0"] == "no" and "I1" not in current and "I3" not in current
+        touched = {r[0] for r in con.execute("SELECT item_id FROM touched_items").fetchall()}
+        assert {"I0", "I3"} <= touched and "I1" not in touched
+
+
+def test_a_store_of_schema_1_gets_its_item_state_rebuilt(tmp_path):
+    project = make_project(tmp_path / "p", n=40, n_labels=10)
+    with project.connect() as con:
+        append_events(con, [LabelEvent("pool", "I0", "undone", "ann")])
+        expected = _latest_events(con)
+        con.execute("DELETE FROM item_state")
+        con.execute("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'")
+    con = connect(project.root / "store.duckdb")
+    try:
+        assert _item_state(con) == expected and len(expected) == 10
+        assert con.execute(
+            "SELECT value FROM store_meta WHERE key = 'schema_version'"
+        ).fetchone() == ("2",)
+    finally:
+        con.close()
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path):
+    project = make_project(tmp_path / "p", n=10, n_labels=0)
+    with project.connect() as con:
+        con.execute("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(Exception, match="newer active-labeling"):
+        connect(project.root / "store.duckdb")
+
+
+@pytest.fixture
+def queued(tmp_path):
+    project = make_project(tmp_path / "p", n=80, n_labels=20)
+    declare_train_and_query(project, run=True, queue_size=30)
+    return project
+
+
+def test_random_actions_keep_memory_store_and_events_in_step(queued):
+    """Many labelers, random label/skip/undo/heartbeat: no item leased twice; the index,
+    item_state and label_events agree; a new service built from the store agrees too."""
+    rng = random.Random(7)
+    con = queued.connect()
+    service = LabelingService(queued, con, lease_minutes=10)
+    users = [f"u{i}" for i in range(5)]
+    for _ in range(120):
+        user = rng.choice(users)
+        action = rng.random()
+        if action < 0.1:
+            try:
+                service.undo(user)
+            except Exception as exc:  # nothing to undo yet
+                assert "nothing to undo" in str(exc)
+            continue
+        items = service.next_items(user, rng.randint(1, 3), hint=False).items
+        if not items:
+            break
+        item = items[0]["item_id"]
+        if action < 0.2:
+            service.heartbeat(user, item)
+        elif action < 0.35:
+            service.record(user, item, status="skipped")
+        else:
+            service.record(user, item, status="labeled", label=rng.choice(["yes", "no"]))
+        now = datetime.now(timezone.utc)
+        holders = [
+            lease.annotator for lease in service.index.leases.values() if lease.expires_at > now
+        ]
+        assert len(holders) == len(service.index.leases)  # one holder per item, by design
+    assert _item_state(con) == _latest_events(con)
+    touched = {r[0] for r in con.execute("SELECT item_id FROM touched_items").fetchall()}
+    assert service.index.touched == touched
+    stored = dict(
+        con.execute("SELECT item_id, annotator FROM leases WHERE expires_at > now()").fetchall()
+    )
+    assert {k: v.annotator for k, v in service.index.leases.items()} == stored
+    left = service.progress(users[0])["left_in_queue"]
+    fresh = LabelingService(queued, con, lease_minutes=10)  # as after a restart
+    assert fresh.index.touched == service.index.touched
+    assert fresh.progress(users[0])["left_in_queue"] == left
+    con.close()
+
+
+def test_a_new_queue_generation_is_taken_up_without_a_restart(queued):
+    con = queued.connect()
+    service = LabelingService(queued, con, lease_minutes=10)
+    kept = service.next_items("ann", 2, hint=False).items
+    first_generation = kept[0]["generation_id"]
+    run_recipe(Project.open(queued.root), "query", progress=False, connection=con)
+    service.refresh()
+    fresh = service.next_items("bob", 1, hint=False).items[0]
+    assert fresh["generation_id"] > first_generation
+    assert fresh["item_id"] not in {i["item_id"] for i in kept}  # ann's leases still hold
+    again = service.next_items("ann", 2, hint=False).items
+    assert [i["item_id"] for i in again] == [i["item_id"] for i in kept]
+    con.close()
