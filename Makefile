@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo curves test lint format bench clean
+.PHONY: demo curves test lint format bench reproduce clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: $(STAMP)
 ## bench: set up with the peers, then run every benchmark and rewrite docs/benchmarks.md
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run_all.py
+
+## reproduce: rerun the tutorial's Table 1 (120 runs, cached in bench/.cache/table1) and rewrite docs/reproduction.md
+reproduce: $(STAMP)
+	$(BIN)/python bench/seed_table1.py --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info python-lib/*.egg-info
