@@ -11,6 +11,7 @@ from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import save_model, train_classifier
+from active_labeling.store.connection import transaction
 
 
 class TrainModelParams(BaseModel):
@@ -33,7 +34,12 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
     Returns the ``SavedModel``.
     """
     columns = params.feature_columns or project.feature_columns(dataset)
-    frame, labels = labeled_frame(con, dataset, columns)
+    # One snapshot: the labels read are exactly those up to the high-water mark recorded.
+    with transaction(con):
+        high_water = con.execute(
+            "SELECT max(event_id) FROM label_events WHERE dataset = ?", [dataset]
+        ).fetchone()[0]
+        frame, labels = labeled_frame(con, dataset, columns)
     check_no_infinity(frame, frame.index, dataset)
     if frame.empty:
         raise InputError(
@@ -56,4 +62,5 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
         cv=params.cv_folds,
         random_state=params.random_state,
     )
+    trained.meta = trained.meta.model_copy(update={"label_event_id": high_water})
     return save_model(project.models_dir, model, trained)

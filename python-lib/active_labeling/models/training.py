@@ -107,6 +107,10 @@ class ModelMeta(BaseModel):
     classifier: str
     params: dict[str, Any]
     training_rows: int = Field(ge=1)
+    #: The largest label event id when the training labels were read (set by the
+    #: train-model recipe; None when trained outside a project): the labels a version was
+    #: trained on are the store's current labels as of that event.
+    label_event_id: int | None = None
     cv_scores: CVScores | None
     cv_note: str | None = None
     library_versions: dict[str, str]

@@ -6,6 +6,9 @@
   labeled?" is a key lookup, not an aggregate over every event.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
+- ``metrics``, ``stopping_advice`` and ``monitoring_samples``: what the monitoring recipe
+  appends at each run (``flow.monitoring``); ``scenario_runs``: one row per scenario run
+  (``flow.scenarios``), inserted as ``running`` and given its outcome when it ends.
 """
 
 from __future__ import annotations
@@ -120,6 +123,60 @@ DDL = [
         csrf_token VARCHAR NOT NULL,
         created_at TIMESTAMPTZ NOT NULL,
         expires_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # Monitoring (flow.monitoring): long form, one row per metric and model version; a
+    # metric broken down (by class, by annotator) says how in ``details`` (JSON).
+    """
+    CREATE TABLE IF NOT EXISTS metrics (
+        dataset VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        n_labels BIGINT NOT NULL,
+        computed_at TIMESTAMPTZ NOT NULL,
+        details VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS stopping_advice (
+        dataset VARCHAR NOT NULL,
+        advice VARCHAR NOT NULL CHECK (advice IN ('continue', 'stop', 'check')),
+        reasons VARCHAR NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        n_labels BIGINT NOT NULL,
+        computed_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # The fixed random sample of a dataset on which contradictions are measured: drawn once
+    # per (dataset, size, seed) and reused for every model version.
+    """
+    CREATE TABLE IF NOT EXISTS monitoring_samples (
+        dataset VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        random_state BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        item_id VARCHAR NOT NULL
+    )
+    """,
+    "CREATE SEQUENCE IF NOT EXISTS scenario_run_ids START 1",
+    # label_events_seen: the largest label event id when the run started; "every N new
+    # labels" counts labeled events after it.
+    """
+    CREATE TABLE IF NOT EXISTS scenario_runs (
+        run_id BIGINT PRIMARY KEY,
+        scenario VARCHAR NOT NULL,
+        trigger VARCHAR NOT NULL,
+        status VARCHAR NOT NULL
+            CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        duration_s DOUBLE,
+        error VARCHAR,
+        steps VARCHAR,
+        label_events_seen BIGINT NOT NULL
     )
     """,
 ]
