@@ -562,6 +562,7 @@ def scaling(spec: dict) -> dict:
     with ``n`` labels already stored, for each ``n`` of ``spec['levels']``."""
     from active_labeling.flow.project import Project
     from active_labeling.labeling.service import LabelingService
+    from active_labeling.store.labels import sync_item_state
 
     pristine = Path(spec["pristine"])
     work = Path(spec["workdir"])
@@ -578,11 +579,12 @@ def scaling(spec: dict) -> dict:
             con = project.connect()
             if extra > 0:
                 con.execute(
-                    "INSERT INTO label_events (dataset, item_id, label, status, annotator) "
-                    "SELECT 'pool', item_id, 'yes', 'labeled', 'import' FROM dataset_pool "
-                    "WHERE item_id NOT IN (SELECT item_id FROM queue) AND item_id NOT IN "
-                    f"(SELECT item_id FROM label_events) LIMIT {int(extra)}"
+                    "INSERT INTO label_events (dataset, item_id, label, status, annotator, "
+                    "session) SELECT 'pool', item_id, 'yes', 'labeled', 'import', 'bench' "
+                    "FROM dataset_pool WHERE item_id NOT IN (SELECT item_id FROM queue) AND "
+                    f"item_id NOT IN (SELECT item_id FROM label_events) LIMIT {int(extra)}"
                 )
+                sync_item_state(con, "pool", session="bench")
                 con.execute("CHECKPOINT")
             RewriteAllStore.seed(con, base_dir)  # the same labels, the baseline's way
             service = LabelingService(project, con)

@@ -12,6 +12,7 @@ bounded in count and in time; all traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import shutil
@@ -393,3 +394,61 @@ def test_sigkill_mid_run_loses_no_acknowledged_label_and_expired_leases_come_bac
     finally:
         restarted.stop()
     check_acks_in_store(journal, store_events(root))
+
+
+# --- other commands while the server runs ---------------------------------------------------
+
+
+def cli(*argv, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "active_labeling.cli", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_commands_go_through_the_running_server_and_its_handout_follows(project, tmp_path):
+    root, tokens = project
+    server = Server(root, lease_minutes=10, log_dir=tmp_path, tag="cli")
+    try:
+        server.wait_ready()
+        shown = cli("queue", "show", str(root), "--top", "3", cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        top = [line.split()[1] for line in shown.stdout.splitlines()[2:5]]
+        assert len(top) == 3 and all(item.startswith("I") for item in top)
+        # Labels imported from a relative path (the caller's directory) while the server runs.
+        (tmp_path / "more.csv").write_text("id,label\n" + "".join(f"{i},yes\n" for i in top))
+        imported = cli("labels", "import", str(root), "more.csv", cwd=tmp_path)
+        assert imported.returncode == 0, imported.stderr
+        with server.client(tokens["boss"]) as boss:
+            handout = boss.get("/api/items/next", params={"count": 5}).json()["items"]
+            assert not {i["item_id"] for i in handout} & set(top)  # the handout knows at once
+            generation = handout[0]["generation_id"]
+            requeued = cli("run", str(root), "query", "--quiet", cwd=tmp_path)
+            assert requeued.returncode == 0, requeued.stderr
+            fresh = boss.get("/api/items/next", params={"count": 6}).json()["items"]
+            assert fresh[-1]["generation_id"] > generation  # a new generation, no restart
+            assert [i["item_id"] for i in fresh[:5]] == [i["item_id"] for i in handout]
+        missing = cli("labels", "import", str(root), "nope.csv", cwd=tmp_path)
+        assert missing.returncode == 1 and "nope.csv" in missing.stderr
+        refused = httpx.post(
+            f"{server.url}/api/cli",
+            json={"argv": ["queue", "show", str(root)], "cwd": str(tmp_path)},
+            headers={"X-CLI-Token": "guess"},
+        )
+        assert refused.status_code == 401
+        marker = json.loads((root / "serve.json").read_text())
+        assert (root / "serve.json").stat().st_mode & 0o077 == 0  # the owner's only
+        served = httpx.post(
+            f"{server.url}/api/cli",
+            json={"argv": ["serve", str(root)], "cwd": str(tmp_path)},
+            headers={"X-CLI-Token": marker["cli_token"]},
+        )
+        assert served.status_code == 403
+    finally:
+        server.stop()
+    assert not (root / "serve.json").exists()
+    alone = cli("queue", "show", str(root), "--top", "1", cwd=tmp_path)  # no server: local
+    assert alone.returncode == 0 and "generation" in alone.stdout

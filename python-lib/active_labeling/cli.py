@@ -256,8 +256,12 @@ def cmd_serve(args) -> int:
             "(then pass --behind-proxy)",
             file=sys.stderr,
         )
+    from active_labeling.labeling.forwarding import new_cli_token, write_server_file
+
+    cli_token = new_cli_token()
     app = create_app(
         args.project,
+        cli_token=cli_token,
         dataset=args.dataset,
         queue=args.queue,
         lease_minutes=args.lease_minutes,
@@ -268,7 +272,9 @@ def cmd_serve(args) -> int:
     scheme = "https" if tls else "http"
     url = f"{scheme}://{args.host}:{args.port}/"
     print(f"labeling app of {args.project} on {url} (Ctrl-C stops)", flush=True)
-    marker = _write_server_file(Path(args.project), url)
+    # Other commands on this project find the server here and send their work to it.
+    marker = write_server_file(Path(args.project), url, cli_token)
+    app.state.server_file = marker
     try:
         uvicorn.run(
             app,
@@ -282,20 +288,6 @@ def cmd_serve(args) -> int:
     finally:
         marker.unlink(missing_ok=True)
     return 0
-
-
-def _write_server_file(project: Path, url: str) -> Path:
-    """serve.json beside the store: lets other commands name the server that holds it."""
-    import json
-    import os
-
-    from active_labeling.store.connection import SERVER_FILE
-
-    marker = project / SERVER_FILE
-    temporary = marker.with_name(f".{SERVER_FILE}.tmp")
-    temporary.write_text(json.dumps({"pid": os.getpid(), "url": url}))
-    os.replace(temporary, marker)
-    return marker
 
 
 def cmd_strategies(args) -> int:
@@ -443,9 +435,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _forwarded(argv: list[str], args) -> int | None:
+    """Send the command to the server that owns the project's store, if one runs."""
+    from active_labeling.labeling.forwarding import LOCAL_COMMANDS, forward, running_server
+
+    project = getattr(args, "project", None)
+    if args.command in LOCAL_COMMANDS or not isinstance(project, str):
+        return None
+    server = running_server(Path(project))
+    if server is None:
+        return None
+    code, out, err = forward(argv, server)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    forwarded = _forwarded(argv, args)
+    if forwarded is not None:
+        return forwarded
     try:
         return args.handler(args)
     except ActiveLabelingError as exc:

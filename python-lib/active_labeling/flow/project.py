@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +29,22 @@ else:  # pragma: no cover
 
 PROJECT_FILE = "project.toml"
 STORE_FILE = "store.duckdb"
+
+#: (store path, cursor factory) while the labeling server runs a command on its own store.
+_SHARED_STORE: ContextVar[tuple[Path, Callable] | None] = ContextVar("shared_store", default=None)
+
+
+@contextmanager
+def shared_store(store_path: Path, cursor: Callable) -> Iterator[None]:
+    """Within this block (this thread), ``Project.connect`` of the store at ``store_path``
+    returns ``cursor()``: a new cursor on a connection that is already open, instead of a
+    second connection the store's lock would refuse. The labeling server runs forwarded
+    commands this way."""
+    token = _SHARED_STORE.set((Path(store_path).resolve(), cursor))
+    try:
+        yield
+    finally:
+        _SHARED_STORE.reset(token)
 
 
 class _Strict(BaseModel):
@@ -155,6 +174,9 @@ class Project:
 
     def connect(self, *, read_only: bool = False):
         """A connection to the project store (one writing process at a time)."""
+        shared = _SHARED_STORE.get()
+        if shared is not None and shared[0] == self.store_path.resolve():
+            return shared[1]()
         return connect(self.store_path, read_only=read_only)
 
     # -- declarations -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from active_labeling import __version__
 from active_labeling.errors import ActiveLabelingError, InputError, StoreLockedError
 from active_labeling.flow.descriptors import plugin_root
 from active_labeling.flow.project import Project
-from active_labeling.labeling import admin_routes, auth_routes, item_routes
+from active_labeling.labeling import admin_routes, auth_routes, forwarding, item_routes
 from active_labeling.labeling.auth import AuthError, ForbiddenError, LoginThrottle, RateLimitedError
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
@@ -68,6 +68,7 @@ def create_app(
     secure_cookies: bool = False,
     media_column: str | None = None,
     columns: list[str] | None = None,
+    cli_token: str | None = None,
 ) -> FastAPI:
     """The app for one project. It opens the store for writing and keeps it open."""
     project = Project.open(project_root)
@@ -89,6 +90,8 @@ def create_app(
     app.state.service = service
     app.state.throttle = LoginThrottle()
     app.state.secure_cookies = secure_cookies
+    app.state.cli_token = cli_token
+    app.state.server_file = None  # serve.json, removed at shutdown (set by `serve`)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -112,7 +115,12 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException):
         return _error(exc.status_code, "HTTPError", str(exc.detail))
 
-    for router in (auth_routes.router, item_routes.router, admin_routes.router):
+    for router in (
+        auth_routes.router,
+        item_routes.router,
+        admin_routes.router,
+        forwarding.router,
+    ):
         app.include_router(router)
 
     @app.get("/media/{path:path}", include_in_schema=False)
@@ -137,6 +145,10 @@ def create_app(
 
     @app.on_event("shutdown")
     def close_store():
+        # Here, not after uvicorn.run returns: uvicorn re-raises SIGTERM once it has shut down.
+        marker = app.state.server_file
+        if marker is not None:
+            marker.unlink(missing_ok=True)
         service.close()
 
     return app

@@ -182,6 +182,18 @@ class LabelingService:
                 self._cursors.append(cursor)
         return cursor
 
+    def cursor_for_command(self):
+        """A new cursor on the store, for a command the server runs (closed by its user)."""
+        with self.lock:
+            return self.con.cursor()
+
+    def reload(self) -> None:
+        """Rebuild the handout's index from the store (after writes that bypassed it)."""
+        with self.lock:
+            self.index = self._load_index()
+            self._generation = None
+            self._generation_checked = -math.inf
+
     def close(self) -> None:
         """Close the store: the threads' cursors, then the connection."""
         with self.lock:
