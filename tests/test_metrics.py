@@ -444,6 +444,9 @@ def test_advice_with_too_short_or_no_history():
         stopping_advice(pd.DataFrame())
     with pytest.raises(InputError, match="must be a DataFrame"):
         stopping_advice([0.1, 0.2])
+    mixed = _history(contradiction_ratio=[0.1, 0.2]).assign(model_name=["m1", "m2"])
+    with pytest.raises(InputError, match="several values of model_name"):
+        stopping_advice(mixed)
     with pytest.raises(InputError, match="quorum"):
         stopping_advice(_history(contradiction_ratio=[0.1]), quorum=0)
 

@@ -198,6 +198,13 @@ def _histories(metric_history) -> dict[str, np.ndarray]:
         raise InputError(f"metric_history must be a DataFrame, got {type(metric_history).__name__}")
     if metric_history.empty:
         raise InputError("metric_history is empty: no model version was measured yet")
+    for column in ("dataset", "model_name"):
+        if column in metric_history.columns and metric_history[column].nunique() > 1:
+            names = ", ".join(map(repr, sorted(metric_history[column].dropna().unique())[:3]))
+            raise InputError(
+                f"metric_history mixes several values of {column} ({names}); give the history "
+                "of one model on one dataset"
+            )
     order = [c for c in ("n_labels", "computed_at") if c in metric_history.columns]
     table = metric_history
     if order:
@@ -273,7 +280,8 @@ def stopping_advice(
         Either the monitoring dataset in long form (columns ``metric``, ``value`` and
         ``n_labels``, optionally ``computed_at``; a rerun at the same ``n_labels``
         replaces the earlier row) or a wide table with one column per metric name; rows
-        are ordered by ``n_labels`` when that column exists, else taken in order.
+        are ordered by ``n_labels`` when that column exists, else taken in order. One
+        model on one dataset: several ``model_name`` or ``dataset`` values are refused.
     k, contradiction_threshold, variance_window, variance_threshold, confidence_rounds, \
 confidence_tolerance, accuracy_min_gain, quorum, stuck_min_drop
         The rules' parameters, defaults as above (``quorum`` in (0, 1]).
