@@ -56,6 +56,8 @@ class ExperimentData:
         n = self.X.shape[0]
         if n == 0:
             raise InputError("the data has no row")
+        if self.X.ndim != 2 or len(self.feature_names) != self.X.shape[1]:
+            raise InputError("the data needs one name per feature column")
         classes = np.unique(self.y)
         if classes.shape[0] < 2:
             raise InputError(f"the data holds a single class ({classes[0]!r}); it needs two")
@@ -193,27 +195,29 @@ def _from_frame(
             )
     else:
         ids = np.arange(len(frame)).astype(str)
-    X = _numeric_matrix(frame[features], where)
+    X, names = _numeric_matrix(frame[features], where)
     y = labels.to_numpy()
     if y.dtype == object:
         y = labels.astype(str).to_numpy()
-    return ExperimentData(X, y, ids, features)
+    return ExperimentData(X, y, ids, names)
 
 
-def _numeric_matrix(frame: pd.DataFrame, where: str) -> np.ndarray:
+def _numeric_matrix(frame: pd.DataFrame, where: str) -> tuple[np.ndarray, list[str]]:
+    """The feature matrix and its column names (the encoded ones when encoding was needed)."""
     numeric = all(
         pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in frame.dtypes
     )
     if numeric:
         X = frame.to_numpy(dtype=float)
         if np.isfinite(X).all():
-            return X
+            return X, [str(c) for c in frame.columns]
     from active_labeling.models.features import build_preprocessor, infer_column_kinds
 
     try:
         kinds = infer_column_kinds(frame, list(frame.columns))
         pre = build_preprocessor(kinds, dense=True, max_text_features=500)
-        return np.asarray(pre.fit_transform(frame), dtype=float)
+        X = np.asarray(pre.fit_transform(frame), dtype=float)
+        return X, [str(n) for n in pre.get_feature_names_out()]
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
 
