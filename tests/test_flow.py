@@ -54,7 +54,7 @@ def test_descriptors_load_and_broken_ones_name_file_and_field(tmp_path):
     root = plugin_root()
     plugin = load_descriptor(root / "plugin.json", PluginDescriptor)
     assert plugin.id == "active-labeling"
-    assert set(recipe_types()) == {"train-model", "query-sampler"}
+    assert set(recipe_types()) == {"train-model", "query-sampler", "monitoring"}
     broken = tmp_path / "recipe.json"
     broken.write_text(json.dumps({"meta": {"label": "x"}, "inputRoles": [{"name": "a"}]}))
     with pytest.raises(InputError, match=r"recipe\.json: inputRoles\.0\.label: Field required"):
@@ -64,7 +64,7 @@ def test_descriptors_load_and_broken_ones_name_file_and_field(tmp_path):
         load_descriptor(broken, RecipeDescriptor)
 
 
-@pytest.mark.parametrize("recipe_type", ["train-model", "query-sampler"])
+@pytest.mark.parametrize("recipe_type", ["train-model", "query-sampler", "monitoring"])
 def test_recipe_json_params_agree_with_the_params_model(recipe_type):
     """The pydantic model is the one source of defaults; the descriptor must match it."""
     descriptor = recipe_descriptor(recipe_type)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from active_labeling.errors import InputError
 from active_labeling.flow.config_errors import config_error
 from active_labeling.flow.descriptors import RecipeDescriptor, recipe_descriptor, recipe_folder
+from active_labeling.flow.monitoring import MonitoringParams
 from active_labeling.flow.project import Project, RecipeEntry
 from active_labeling.flow.query_sampler import QuerySamplerParams
 from active_labeling.flow.runtime import RecipeContext, running
@@ -26,6 +27,7 @@ from active_labeling.flow.train_model import TrainModelParams
 RECIPE_PARAMS: dict[str, type[BaseModel]] = {
     "train-model": TrainModelParams,
     "query-sampler": QuerySamplerParams,
+    "monitoring": MonitoringParams,
 }
 
 #: The label store, readable as an input named ``labels``.
