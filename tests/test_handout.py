@@ -66,12 +66,23 @@ def _item_state(con):
 
 
 def _latest_events(con):
-    """item_state as label_events says it should be (the latest event of each item)."""
+    """item_state as label_events says it should be: each item's events replayed as a
+    stack (labeled/skipped push, undone pops), written out here independently."""
+    rows = con.execute(
+        "SELECT dataset, item_id, event_id, status, label FROM label_events "
+        "ORDER BY dataset, item_id, event_id"
+    ).fetchall()
+    by_item: dict = {}
+    for dataset, item, event_id, status, label in rows:
+        stack, _ = by_item.get((dataset, item), ([], None))
+        if status == "undone":
+            stack = stack[:-1]
+        else:
+            stack = [*stack, (event_id, status, label)]
+        by_item[(dataset, item)] = (stack, (event_id, status, label))
     return sorted(
-        con.execute(
-            "SELECT dataset, item_id, event_id, status, label FROM label_events QUALIFY "
-            "row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1"
-        ).fetchall()
+        (dataset, item, *(stack[-1] if stack else last))
+        for (dataset, item), (stack, last) in by_item.items()
     )
 
 
@@ -85,11 +96,14 @@ def test_item_state_follows_appends_and_imports(tmp_path):
                 LabelEvent("pool", "I1", "undone", "ann"),
                 LabelEvent("pool", "I0", "labeled", "bob", label="no"),  # a relabel
                 LabelEvent("pool", "I3", "skipped", "bob"),
+                LabelEvent("pool", "I4", "labeled", "bob", label="yes"),  # imported: no
+                LabelEvent("pool", "I4", "undone", "bob"),  # ... back to the import's
             ],
         )
         assert _item_state(con) == _latest_events(con)
         current = dict(con.execute("SELECT item_id, label FROM current_labels").fetchall())
         assert current["I0"] == "no" and "I1" not in current and "I3" not in current
+        assert current["I4"] == "no"  # the imported label, restored by the undo
         touched = {r[0] for r in con.execute("SELECT item_id FROM touched_items").fetchall()}
         assert {"I0", "I3"} <= touched and "I1" not in touched
 
@@ -97,13 +111,21 @@ def test_item_state_follows_appends_and_imports(tmp_path):
 def test_a_store_of_schema_1_gets_its_item_state_rebuilt(tmp_path):
     project = make_project(tmp_path / "p", n=40, n_labels=10)
     with project.connect() as con:
-        append_events(con, [LabelEvent("pool", "I0", "undone", "ann")])
+        append_events(
+            con,
+            [
+                LabelEvent("pool", "I0", "undone", "ann"),
+                LabelEvent("pool", "I4", "labeled", "ann", label="yes"),
+                LabelEvent("pool", "I4", "undone", "ann"),
+            ],
+        )
         expected = _latest_events(con)
         con.execute("DELETE FROM item_state")
         con.execute("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'")
     con = connect(project.root / "store.duckdb")
     try:
         assert _item_state(con) == expected and len(expected) == 10
+        assert [r[3:] for r in expected if r[1] == "I4"] == [("labeled", "no")]  # the import's
         assert con.execute(
             "SELECT value FROM store_meta WHERE key = 'schema_version'"
         ).fetchone() == ("2",)
@@ -183,4 +205,21 @@ def test_a_new_queue_generation_is_taken_up_without_a_restart(queued):
     assert fresh["item_id"] not in {i["item_id"] for i in kept}  # ann's leases still hold
     again = service.next_items("ann", 2, hint=False).items
     assert [i["item_id"] for i in again] == [i["item_id"] for i in kept]
+    con.close()
+
+
+def test_undo_walks_back_through_relabels(queued):
+    con = queued.connect()
+    service = LabelingService(queued, con, lease_minutes=10)
+    item = service.next_items("ann", 1, hint=False).items[0]["item_id"]
+    service.record("ann", item, status="labeled", label="yes")
+    service.record("ann", item, status="labeled", label="no")  # back to it, changed
+    undone, shown = service.undo("ann")
+    assert undone == {"item_id": item, "label": "no", "status": "labeled"}
+    assert shown["current_label"] == "yes"  # the earlier label, not nothing
+    assert item in service.index.touched  # still labeled: not handed out again
+    _, shown = service.undo("ann")
+    assert shown["current_label"] is None and item not in service.index.touched
+    assert service.next_items("ann", 1, hint=False).items[0]["item_id"] == item  # leased back
+    assert _item_state(con) == _latest_events(con)
     con.close()

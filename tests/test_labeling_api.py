@@ -268,3 +268,33 @@ def test_the_model_hint_is_left_out_when_not_asked_for(app, users):
         item["prediction"]["label"] in ("yes", "no")
         and 0.5 <= item["prediction"]["confidence"] <= 1
     )
+
+
+def test_a_multi_label_project_takes_lists_of_classes(tmp_path):
+    from active_labeling.flow.project import Project
+    from active_labeling.flow.train_model import TrainModelParams, train_model
+    from active_labeling.store import datasets
+
+    from flow_helpers import write_pool_csv
+
+    project = Project.init(tmp_path / "m", classes=["red", "green", "blue"], multi_label=True)
+    with project.connect() as con:
+        pool = write_pool_csv(tmp_path / "pool.csv", n=10)
+        project.record_dataset(datasets.import_file(con, "pool", pool, id_column="id"))
+        password = add_user(con, "ann", "labeler")
+    app = create_app(project.root)
+    ann = login(app, "ann", password)
+    assert ann.get("/api/session").json()["project"]["multi_label"] is True
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    single = ann.post(f"/api/items/{item}/label", json={"label": "red"})
+    assert single.status_code == 422 and "send 'labels'" in single.json()["detail"]
+    unknown = ann.post(f"/api/items/{item}/label", json={"labels": ["red", "pink"]})
+    assert unknown.status_code == 422 and "'pink'" in unknown.json()["detail"]
+    ack = ann.post(f"/api/items/{item}/label", json={"labels": ["blue", "red", "blue"]})
+    assert ack.status_code == 200 and ack.json()["label"] == '["red", "blue"]'
+    assert ann.get(f"/api/items/{item}").json()["current_label"] == ["red", "blue"]
+    with pytest.raises(Exception, match="multi-label"):
+        train_model(
+            app.state.service.con, project, dataset="pool", model="m", params=TrainModelParams()
+        )
+    app.state.service.close()

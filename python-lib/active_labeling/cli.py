@@ -37,6 +37,8 @@ def cmd_init(args) -> int:
         settings["feature_columns"] = _split(args.feature_columns)
     if args.text_columns:
         settings["text_columns"] = _split(args.text_columns)
+    if args.multi_label:
+        settings["multi_label"] = True
     project = Project.init(args.project, **settings)
     print(f"created project {project.settings.name!r} in {project.root}")
     print(f"next: active-labeling dataset import {args.project} NAME FILE")
@@ -332,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--id-column", help="default id column of imported datasets")
     init.add_argument("--feature-columns", help="comma-separated feature columns")
     init.add_argument("--text-columns", help="comma-separated free-text columns")
+    init.add_argument(
+        "--multi-label", action="store_true", help="several classes per item (labeling only)"
+    )
 
     dataset = commands.add_parser("dataset", help="import, list, show and export datasets")
     dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)

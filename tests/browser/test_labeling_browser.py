@@ -264,3 +264,51 @@ def test_keyboard_labeling_back_relabel_and_reload(tmp_path, browser, labeling_s
     assert current == labeled
     assert len({e[3] for e in events}) == 1  # one page load, one session id
     assert all(isinstance(e[4], int) and e[4] >= 0 for e in events)
+
+
+def test_multi_label_items_by_keyboard(tmp_path, browser, labeling_server):
+    """A multi-label project: class keys choose and unchoose, Enter saves the choice."""
+    project = Project.init(tmp_path / "m", classes=["red", "green", "blue"], multi_label=True)
+    pool = write_pool_csv(tmp_path / "m" / "pool.csv", n=10)
+    with project.connect() as con:
+        project.record_dataset(datasets.import_file(con, "pool", pool, id_column="id"))
+        password = add_user(con, "ann", "labeler")
+    server = labeling_server(project.root)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    card = page.locator("#item")
+    page.goto(server.url + "/")
+    page.wait_for_url("**/login.html")
+    page.locator("#username").fill("ann")
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/index.html")
+    expect(card).to_have_attribute("data-item-id", "I0")
+    expect(page.locator("#btn-save")).to_be_visible()
+
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    page.keyboard.press("1")  # unchosen again
+    page.keyboard.press("2")
+    chosen = page.locator(".class-button[aria-pressed='true']")
+    expect(chosen).to_have_count(2)
+    page.keyboard.press("Enter")
+    expect(card).to_have_attribute("data-item-id", "I1")
+    expect(page.locator(".class-button[aria-pressed='true']")).to_have_count(0)  # fresh item
+    page.keyboard.press("Enter")  # nothing chosen: "no class applies" is an answer too
+    expect(card).to_have_attribute("data-item-id", "I2")
+    expect(page.locator("body")).to_have_attribute("data-pending-writes", "0")
+
+    page.keyboard.press("ArrowLeft")  # back to I1, then I0: the saved choice shows
+    expect(card).to_have_attribute("data-item-id", "I1")
+    expect(page.locator("#item-meta")).to_contain_text("(no class)")
+    page.keyboard.press("ArrowLeft")
+    expect(card).to_have_attribute("data-item-id", "I0")
+    expect(page.locator(".class-button[aria-pressed='true']")).to_have_count(2)
+    context.close()
+    server.stop()
+
+    with project.connect(read_only=True) as con:
+        current = dict(con.execute("SELECT item_id, label FROM current_labels").fetchall())
+    assert current == {"I0": '["green", "blue"]', "I1": "[]"}

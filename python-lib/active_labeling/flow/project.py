@@ -60,6 +60,8 @@ class ProjectSettings(_Strict):
     id_column: str | None = None
     feature_columns: list[str] = Field(default_factory=list)
     text_columns: list[str] = Field(default_factory=list)
+    #: Several classes per item: a label event holds a JSON list of classes.
+    multi_label: bool = False
 
     @field_validator("classes")
     @classmethod

@@ -33,6 +33,12 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
 
     Returns the ``SavedModel``.
     """
+    if project.settings.multi_label:
+        raise InputError(
+            f"{project.config_path}: the project is multi-label (multi_label = true); "
+            "train-model fits single-label classifiers only: export the labels "
+            "(`active-labeling labels export`) to train a multi-label model elsewhere"
+        )
     columns = params.feature_columns or project.feature_columns(dataset)
     # One snapshot: the labels read are exactly those up to the high-water mark recorded.
     with transaction(con):

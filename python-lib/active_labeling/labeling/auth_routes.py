@@ -85,6 +85,7 @@ def session(user: User = Depends(current_user), service: LabelingService = Depen
             "dataset": service.dataset,
             "queue": service.queue,
             "classes": service.classes,
+            "multi_label": service.multi_label,
             "keys": class_keys(service.classes),
             "columns": service.columns(),
         },

@@ -172,7 +172,8 @@ class HandoutIndex:
 
     # -- events -------------------------------------------------------------------------------
     def recorded(self, item_id: str, status: str) -> None:
-        """An event was committed: labeled or skipped take the item; undone frees it."""
+        """An item's state changed to ``status`` (after a commit): labeled or skipped take
+        the item; undone (nothing left to undo) frees it."""
         in_queue = item_id in self._rank
         if status == "undone":
             if item_id in self.touched:

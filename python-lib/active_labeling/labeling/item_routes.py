@@ -13,7 +13,10 @@ router = APIRouter(prefix="/api", tags=["labeling"])
 
 
 class LabelBody(BaseModel):
-    label: str
+    label: str | None = Field(default=None, description="the class (single-label projects)")
+    labels: list[str] | None = Field(
+        default=None, max_length=200, description="the classes (multi-label projects)"
+    )
     comment: str | None = Field(default=None, max_length=2000)
     lead_time_ms: int | None = None
     session: str | None = Field(default=None, max_length=100)
@@ -79,12 +82,17 @@ def label(
         user.name,
         item_id,
         status="labeled",
-        label=body.label,
+        label=service.label_value(body.label, body.labels),
         comment=body.comment,
         lead_time_ms=body.lead_time_ms,
         session=body.session,
     )
-    return Ack(event_id=event_id, item_id=item_id, label=body.label, status="labeled")
+    return Ack(
+        event_id=event_id,
+        item_id=item_id,
+        label=service.label_value(body.label, body.labels),
+        status="labeled",
+    )
 
 
 @router.post("/items/{item_id}/skip", response_model=Ack)

@@ -14,6 +14,7 @@ second (``GENERATION_TTL``), or at once after ``refresh()``.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -30,6 +31,7 @@ from active_labeling.errors import ActiveLabelingError, InputError
 from active_labeling.flow.project import Project
 from active_labeling.labeling.handout import HandoutIndex, Lease
 from active_labeling.labeling.hints import Hints
+from active_labeling.store import item_state
 from active_labeling.store.connection import transaction
 from active_labeling.store.datasets import require_dataset, table_of
 from active_labeling.store.labels import record_item_state
@@ -52,6 +54,27 @@ class ConflictError(ActiveLabelingError):
 def class_keys(classes: list[str]) -> dict[str, str]:
     """The key of each class: 1..9, then letters (s, z and h are taken: skip, undo, hint)."""
     return {label: key for label, key in zip(classes, _KEYS, strict=False)}
+
+
+def encode_labels(labels: list[str], classes: list[str]) -> str:
+    """A multi-label value: the chosen classes as a JSON list, in class order.
+
+    >>> encode_labels(["dog", "cat", "dog"], ["cat", "bird", "dog"])
+    '["cat", "dog"]'
+    """
+    chosen = set(labels)
+    return json.dumps([c for c in classes if c in chosen])
+
+
+def decode_labels(value: str | None, classes: list[str]) -> list[str]:
+    """The classes of a multi-label value; InputError when it is not one."""
+    try:
+        labels = json.loads(value) if value is not None else None
+    except ValueError:
+        labels = None
+    if not isinstance(labels, list) or any(c not in classes for c in labels):
+        raise InputError(f"{value!r} is not a JSON list of the classes ({', '.join(classes)})")
+    return labels
 
 
 def _now() -> datetime:
@@ -102,6 +125,7 @@ class LabelingService:
         self._cursors: list = []
         self.lease = timedelta(minutes=lease_minutes)
         self.classes = list(project.settings.classes)
+        self.multi_label = project.settings.multi_label
         if not self.classes:
             raise InputError(
                 "the project has no classes: set them in project.toml ([project] classes = "
@@ -349,6 +373,22 @@ class LabelingService:
         if holder is not None and holder != user:
             raise ConflictError(f"item {item_id!r} is being labeled by someone else")
 
+    def label_value(self, label: str | None, labels: list[str] | None) -> str | None:
+        """What a label event stores: the class, or in a multi-label project the chosen
+        classes as a JSON list in the project's class order (an empty list: none apply)."""
+        if not self.multi_label:
+            if labels is not None:
+                raise InputError("this project takes one class per item: send 'label'")
+            return label
+        if labels is None:
+            raise InputError("this project is multi-label: send 'labels', a list of classes")
+        unknown = [c for c in labels if c not in self.classes]
+        if unknown:
+            raise InputError(
+                f"label {unknown[0]!r} is not one of the classes ({', '.join(self.classes)})"
+            )
+        return encode_labels(labels, self.classes)
+
     def record(
         self,
         user: str,
@@ -361,7 +401,9 @@ class LabelingService:
         session: str | None = None,
     ) -> int:
         """Append one event (labeled or skipped) in one transaction; returns its id."""
-        if status == "labeled" and label not in self.classes:
+        if status == "labeled" and self.multi_label:
+            decode_labels(label, self.classes)  # raises on anything but a list of classes
+        elif status == "labeled" and label not in self.classes:
             raise InputError(
                 f"label {label!r} is not one of the classes ({', '.join(self.classes)})"
             )
@@ -414,9 +456,13 @@ class LabelingService:
         return event_id
 
     def undo(self, user: str, session: str | None = None) -> tuple[dict, dict]:
-        """Undo the user's latest labeling action: an ``undone`` event; the item comes back."""
+        """Undo the user's latest labeling action: an ``undone`` event.
+
+        The item goes back to its state before that action (unlabeled, or the earlier
+        label when the action was a relabel) and is leased to the user to look at again.
+        """
         with self.lock:
-            # The user's latest action that is still its item's latest event.
+            # The user's latest action that still decides its item's state.
             row = self.con.execute(
                 "SELECT item_id, label, status FROM item_state WHERE dataset = ? "
                 "AND annotator = ? AND status IN ('labeled', 'skipped') "
@@ -428,12 +474,17 @@ class LabelingService:
             item_id, label, status = row
             now = _now()
             with transaction(self.con):
-                self._append(item_id, user, "undone", None, session, None, None, (None, None))
+                self.con.execute(
+                    "INSERT INTO label_events (dataset, item_id, status, annotator, session) "
+                    "VALUES (?, ?, 'undone', ?, ?)",
+                    [self.dataset, item_id, user, session],
+                )
+                state = item_state.settle(self.con, self.dataset, item_id)
                 self.con.execute(
                     "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
                     [self.dataset, item_id, user, now, now + self.lease],
                 )
-            self.index.recorded(item_id, "undone")
+            self.index.recorded(item_id, state[1])
             self.index.lease(item_id, user, now, now + self.lease)
             return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 
@@ -510,11 +561,20 @@ class LabelingService:
                     "model_version": model_version,
                     "prediction": predictions.get(item_id),
                     "lease_expires_at": expires_at.isoformat() if expires_at else None,
-                    "current_label": current.get(item_id),
+                    "current_label": self._shown_label(current.get(item_id)),
                     "media": self._media(row),
                 }
             )
         return items
+
+    def _shown_label(self, value: str | None):
+        """A stored label as the page shows it: a list of classes in multi-label projects."""
+        if value is None or not self.multi_label:
+            return value
+        try:
+            return decode_labels(value, self.classes)
+        except InputError:  # e.g. labels imported before the project became multi-label
+            return [value]
 
     def _media(self, row: dict) -> dict:
         if not self.media_column or self.media_column not in row:

@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 
 from active_labeling.errors import InputError, StoreLockedError
-from active_labeling.store.schema import DDL, REBUILD_ITEM_STATE, SCHEMA_VERSION
+from active_labeling.store import item_state
+from active_labeling.store.schema import DDL, SCHEMA_VERSION
 
 #: Written beside the store by ``active-labeling serve`` while it runs.
 SERVER_FILE = "serve.json"
@@ -71,7 +72,7 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         for statement in DDL:
             con.execute(statement)
         if stored < 2:  # item_state appeared in schema 2
-            con.execute(REBUILD_ITEM_STATE)
+            item_state.rebuild(con)
         con.execute(
             "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )

@@ -1,9 +1,10 @@
 """Label events: append-only. Every action is a new row; the current label is a view.
 
 Nothing here updates or deletes an event. Undo is an ``undone`` event, relabeling is a new
-``labeled`` event; the latest event of an item decides its current state. That latest event
-is also kept in ``item_state``, written in the same transaction as the event: every append
-goes through this module (or the labeling service, which calls ``record_item_state``).
+``labeled`` event. An item's current state (``store.item_state``: undo pops the latest
+action, so undoing a relabel brings the earlier label back) is kept in ``item_state``,
+written in the same transaction as the event: every append goes through this module (or
+the labeling service, which calls the same functions).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from active_labeling.errors import InputError
+from active_labeling.store import item_state
 from active_labeling.store.connection import quote_identifier, transaction
 from active_labeling.store.datasets import copy_query_to_file, require_dataset, stage_file
 
@@ -75,16 +77,19 @@ def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[LabelEvent]) 
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id, created_at",
                 row,
             ).fetchone()
-            record_item_state(
-                con,
-                dataset=row[0],
-                item_id=row[1],
-                event_id=event_id,
-                status=row[3],
-                label=row[2],
-                annotator=row[4],
-                created_at=created_at,
-            )
+            if row[3] == "undone":  # the item goes back to its state before the undone action
+                item_state.settle(con, row[0], row[1])
+            else:
+                record_item_state(
+                    con,
+                    dataset=row[0],
+                    item_id=row[1],
+                    event_id=event_id,
+                    status=row[3],
+                    label=row[2],
+                    annotator=row[4],
+                    created_at=created_at,
+                )
             ids.append(event_id)
     return ids
 
@@ -100,11 +105,8 @@ def record_item_state(
     annotator: str,
     created_at,
 ) -> None:
-    """Make the event just appended the item's latest state; call in the same transaction."""
-    con.execute(
-        "INSERT OR REPLACE INTO item_state VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [dataset, item_id, event_id, status, label, annotator, created_at],
-    )
+    """Make a labeled or skipped event just appended the item's state (same transaction)."""
+    item_state.write_state(con, dataset, item_id, (event_id, status, label, annotator, created_at))
 
 
 def sync_item_state(con: duckdb.DuckDBPyConnection, dataset: str, *, session: str) -> None:

@@ -1,9 +1,9 @@
 """The store's tables. Append-only where history matters: nothing here is updated in place.
 
 - ``label_events``: every labeling action, never rewritten; ``current_labels`` is a view.
-- ``item_state``: the latest event of each item, kept in the same transaction as every
-  append (an index of ``label_events``, rebuilt from it when missing), so that "is this item
-  labeled?" is a key lookup, not an aggregate over every event.
+- ``item_state``: each item's current state (``store.item_state``: events replayed as a
+  stack, undo pops), kept in the same transaction as every append and rebuilt from
+  ``label_events`` when missing, so that "is this item labeled?" is a key lookup.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
 - ``metrics``, ``stopping_advice`` and ``monitoring_samples``: what the monitoring recipe
@@ -34,9 +34,10 @@ DDL = [
         queue_score DOUBLE
     )
     """,
-    # The latest event of each item, written in the same transaction as the event itself
-    # (store.labels.sync_item_state). The latest event decides: 'labeled' gives the label,
-    # 'skipped' none, 'undone' puts the item back as if never touched.
+    # Each item's current state, written in the same transaction as its events
+    # (store.item_state): 'labeled' gives the label, 'skipped' none, 'undone' means the
+    # item is back as if never touched. Undo pops the latest action: undoing a relabel
+    # brings the earlier label back.
     """
     CREATE TABLE IF NOT EXISTS item_state (
         dataset VARCHAR NOT NULL,
@@ -180,11 +181,3 @@ DDL = [
     )
     """,
 ]
-
-#: Rebuilds ``item_state`` from ``label_events`` (stores written before it existed).
-REBUILD_ITEM_STATE = """
-    INSERT OR REPLACE INTO item_state
-    SELECT dataset, item_id, event_id, status, label, annotator, created_at
-    FROM label_events
-    QUALIFY row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1
-"""

@@ -19,6 +19,8 @@
     csrf: "",
     project: null,
     classes: [],
+    multi: false, // multi-label project: class keys toggle, Enter saves
+    selected: new Set(), // multi-label: the classes chosen for the item on screen
     keyToClass: new Map(),
     classToKey: new Map(),
     current: null, // {item, source: "queue" | "back", shownAt, comment}
@@ -240,9 +242,20 @@
       suggestion.className = "suggested-mark";
       suggestion.textContent = "model";
       button.append(name, suggestion);
-      button.addEventListener("click", () => label(cls));
+      button.addEventListener("click", () => (state.multi ? toggle(cls) : label(cls)));
       group.append(button);
     });
+    if (state.multi) {
+      const save = document.createElement("button");
+      save.type = "button";
+      save.id = "btn-save";
+      save.className = "button save-button";
+      save.setAttribute("aria-keyshortcuts", "Enter");
+      save.append(kbd("Enter"), document.createTextNode(" Save the chosen classes"));
+      save.addEventListener("click", saveSelection);
+      group.append(save);
+      $("key-class-help").textContent = "choose or unchoose a class; Enter saves them";
+    }
     if (!state.classes.length) {
       showMessage("This project declares no classes: an admin must set them in project.toml.");
     }
@@ -272,6 +285,7 @@
     classButtons().forEach((b) => {
       b.disabled = !hasItem;
     });
+    if ($("btn-save")) $("btn-save").disabled = !hasItem;
     renderHint();
     // The card's content is rebuilt only when another item comes on screen, so a comment
     // being written survives a busy spell or a failed undo.
@@ -292,10 +306,16 @@
     card.dataset.itemId = String(item.item_id);
     renderMeta(item, entry.source);
     renderValues(item);
-    classButtons().forEach((b) => {
-      const isCurrent = item.current_label !== null && item.current_label !== undefined && b.dataset.label === item.current_label;
-      b.setAttribute("aria-pressed", isCurrent ? "true" : "false");
-    });
+    if (state.multi) {
+      const current = Array.isArray(item.current_label) ? item.current_label.map(String) : [];
+      state.selected = new Set(current);
+      renderSelection();
+    } else {
+      classButtons().forEach((b) => {
+        const isCurrent = item.current_label !== null && item.current_label !== undefined && b.dataset.label === item.current_label;
+        b.setAttribute("aria-pressed", isCurrent ? "true" : "false");
+      });
+    }
     $("comment").value = entry.comment || "";
   }
 
@@ -320,7 +340,10 @@
     if (typeof item.rank === "number") add("rank", `#${formatNumber(item.rank, 0)}`);
     if (typeof item.score === "number") add("score", formatNumber(item.score));
     if (item.current_label !== null && item.current_label !== undefined) {
-      add("current label", String(item.current_label), "current-label");
+      const shown = Array.isArray(item.current_label)
+        ? item.current_label.map(String).join(", ") || "(no class)"
+        : String(item.current_label);
+      add(Array.isArray(item.current_label) ? "current labels" : "current label", shown, "current-label");
     }
     if (source === "back") add("", "earlier item", "tag");
     $("item-meta").replaceChildren(...parts);
@@ -439,6 +462,27 @@
     if (!state.current || state.busy) return;
     flash(cls);
     send("label", { label: cls });
+  }
+
+  // Multi-label: class keys choose and unchoose; Enter (or the Save button) sends them.
+  function toggle(cls) {
+    if (!state.current || state.busy) return;
+    if (state.selected.has(cls)) state.selected.delete(cls);
+    else state.selected.add(cls);
+    renderSelection();
+  }
+
+  function renderSelection() {
+    classButtons().forEach((b) => {
+      b.setAttribute("aria-pressed", state.selected.has(b.dataset.label) ? "true" : "false");
+    });
+  }
+
+  function saveSelection() {
+    if (!state.current || state.busy) return;
+    const chosen = state.classes.filter((cls) => state.selected.has(cls));
+    chosen.forEach(flash);
+    send("label", { labels: chosen });
   }
 
   function skip() {
@@ -763,6 +807,12 @@
       return;
     }
     const key = event.key;
+    const onControl = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
+    if (state.multi && key === "Enter" && !onControl && !event.repeat) {
+      event.preventDefault();
+      saveSelection();
+      return;
+    }
     if (key === "Enter" || key === " " || key === "Tab") return; // focused buttons and links act
     if (key === "ArrowLeft") {
       event.preventDefault();
@@ -783,7 +833,9 @@
     const lower = key.length === 1 ? key.toLowerCase() : "";
     if (state.keyToClass.has(lower)) {
       event.preventDefault();
-      label(state.keyToClass.get(lower));
+      const cls = state.keyToClass.get(lower);
+      if (state.multi) toggle(cls);
+      else label(cls);
       return;
     }
     if (lower === "s") {
@@ -845,6 +897,7 @@
     }
     state.csrf = session.csrf_token || "";
     state.project = session.project || {};
+    state.multi = state.project.multi_label === true;
     const name = state.project.name ? String(state.project.name) : "Labeling";
     $("project-name").textContent = name;
     document.title = `${name} · Labeling`;

@@ -1,0 +1,83 @@
+"""``item_state``: each item's current state, kept beside the append-only ``label_events``.
+
+The events are replayed as a stack: ``labeled`` and ``skipped`` push, ``undone`` pops. The
+item's state is the top of the stack (its event id, status, label, annotator), or, when the
+stack is empty, the ``undone`` event that emptied it (status ``undone``: as if never
+touched). So undoing a relabel gives the earlier label back, and undoing again frees the
+item. Every writer appends its events and updates ``item_state`` in one transaction.
+
+Examples
+--------
+>>> from datetime import datetime
+>>> t = datetime(2026, 1, 1)
+>>> replay([(1, "labeled", "cat", "ann", t), (2, "labeled", "dog", "ann", t),
+...         (3, "undone", None, "ann", t)])
+(1, 'labeled', 'cat', 'ann', datetime.datetime(2026, 1, 1, 0, 0))
+>>> replay([(1, "skipped", None, "ann", t), (2, "undone", None, "ann", t)])[:2]
+(2, 'undone')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+#: (event_id, status, label, annotator, created_at)
+Event = tuple
+
+
+def replay(events: Iterable[Event]) -> Event | None:
+    """The state an item's events (in event order) leave it in; None without events."""
+    stack: list[Event] = []
+    last = None
+    for event in events:
+        last = event
+        if event[1] == "undone":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(event)
+    return stack[-1] if stack else last
+
+
+def write_state(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str, state) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO item_state VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [dataset, item_id, *state],
+    )
+
+
+def item_events(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str) -> list[Event]:
+    return con.execute(
+        "SELECT event_id, status, label, annotator, created_at FROM label_events "
+        "WHERE dataset = ? AND item_id = ? ORDER BY event_id",
+        [dataset, item_id],
+    ).fetchall()
+
+
+def settle(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str) -> Event:
+    """Replay one item's events into ``item_state`` (call in the appending transaction)."""
+    state = replay(item_events(con, dataset, item_id))
+    write_state(con, dataset, item_id, state)
+    return state
+
+
+def rebuild(con: duckdb.DuckDBPyConnection) -> int:
+    """Recompute ``item_state`` for every item from ``label_events``; returns the items.
+
+    Items whose latest event is not an undo need no replay (their state is that event);
+    the others are replayed one by one.
+    """
+    con.execute("DELETE FROM item_state")
+    con.execute(
+        "INSERT INTO item_state SELECT dataset, item_id, event_id, status, label, annotator, "
+        "created_at FROM label_events QUALIFY row_number() OVER "
+        "(PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1"
+    )
+    undone = con.execute(
+        "SELECT dataset, item_id FROM item_state WHERE status = 'undone'"
+    ).fetchall()
+    for dataset, item_id in undone:
+        settle(con, dataset, item_id)
+    return con.execute("SELECT count(*) FROM item_state").fetchone()[0]
