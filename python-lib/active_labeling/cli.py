@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     from active_labeling.experiment.commands import register as register_experiment
 
     register_experiment(commands)
+    from active_labeling.flow.scenario_commands import register as register_scenarios
+
+    register_scenarios(commands)
     return parser
 
 

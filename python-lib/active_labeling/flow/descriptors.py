@@ -135,3 +135,47 @@ def recipe_folder(recipe_type: str) -> Path:
 
 def recipe_descriptor(recipe_type: str) -> RecipeDescriptor:
     return load_descriptor(recipe_folder(recipe_type) / "recipe.json", RecipeDescriptor)
+
+
+class StepDescriptor(_Descriptor):
+    """``plugin/steps/<type>/step.json``: a scenario step."""
+
+    meta: Meta
+    params: list[Param] = Field(default_factory=list)
+
+
+class TriggerDescriptor(_Descriptor):
+    """``plugin/triggers/<type>/trigger.json``: a scenario trigger."""
+
+    meta: Meta
+    params: list[Param] = Field(default_factory=list)
+
+
+@cache
+def component_types(kind: Literal["steps", "triggers"], root: Path | None = None) -> dict:
+    """Step or trigger type -> its folder, for every ``plugin/<kind>/<type>/<file>.json``."""
+    root = root or plugin_root()
+    descriptor = {"steps": "step.json", "triggers": "trigger.json"}[kind]
+    folder = root / "plugin" / kind
+    if not folder.is_dir():
+        return {}
+    return {item.name: item for item in sorted(folder.iterdir()) if (item / descriptor).is_file()}
+
+
+def component_folder(kind: Literal["steps", "triggers"], component_type: str) -> Path:
+    types = component_types(kind)
+    if component_type not in types:
+        what = kind[:-1]
+        raise InputError(
+            f"unknown {what} type {component_type!r}; the types are {', '.join(types) or 'none'}"
+        )
+    return types[component_type]
+
+
+def step_descriptor(step_type: str) -> StepDescriptor:
+    return load_descriptor(component_folder("steps", step_type) / "step.json", StepDescriptor)
+
+
+def trigger_descriptor(trigger_type: str) -> TriggerDescriptor:
+    folder = component_folder("triggers", trigger_type)
+    return load_descriptor(folder / "trigger.json", TriggerDescriptor)

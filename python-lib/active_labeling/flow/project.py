@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from active_labeling.errors import InputError
 from active_labeling.flow.config_errors import config_error
+from active_labeling.flow.scenario_config import ScenarioEntry, default_scenarios
 from active_labeling.store import connect
 
 if sys.version_info >= (3, 11):
@@ -95,7 +96,7 @@ class ProjectConfig(_Strict):
     project: ProjectSettings
     datasets: dict[str, DatasetEntry] = Field(default_factory=dict)
     recipes: dict[str, RecipeEntry] = Field(default_factory=dict)
-    scenarios: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    scenarios: dict[str, ScenarioEntry] = Field(default_factory=dict)
 
 
 class Project:
@@ -135,7 +136,11 @@ class Project:
             raise InputError(f"{root / PROJECT_FILE} already exists: this is a project already")
         settings.setdefault("name", root.resolve().name)
         try:
-            config = ProjectConfig(project=ProjectSettings(**settings))
+            # Every new project gets the default scenario (flow.scenario_config); its recipes
+            # are declared once a dataset is there (`active-labeling scenario setup`).
+            config = ProjectConfig(
+                project=ProjectSettings(**settings), scenarios=default_scenarios()
+            )
         except ValidationError as exc:
             raise config_error("project settings", exc) from None
         root.mkdir(parents=True, exist_ok=True)

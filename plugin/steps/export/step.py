@@ -1,0 +1,20 @@
+# Thin component: read the config, call the library's export, record the file.
+from active_labeling.flow.steps import (
+    ExportStepParams,
+    export_path,
+    export_table,
+    get_connection,
+    get_project,
+    get_step_config,
+    report,
+    set_result,
+)
+
+params = ExportStepParams.model_validate(get_step_config())
+project = get_project()
+dataset = params.dataset or project.default_dataset()
+path = export_table(
+    get_connection(), params.what, dataset, export_path(project, params.file, params.what)
+)
+set_result({"what": params.what, "dataset": dataset, "file": str(path)})
+report(f"{params.what} of {dataset!r} written to {path}")
