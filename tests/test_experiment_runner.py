@@ -276,7 +276,7 @@ def test_a_budget_beyond_the_pool_and_a_busy_folder_are_refused(tmp_path):
         create_experiment(write_config(tmp_path), tmp_path / "full")
 
 
-def test_the_cli_runs_replays_and_reports(tmp_path, capsys):
+def test_the_cli_runs_resumes_and_replays(tmp_path, capsys):
     config = write_config(tmp_path, SMALL.replace("seeds = 2", "seeds = 1"))
     out = tmp_path / "cli"
     assert (
@@ -287,7 +287,5 @@ def test_the_cli_runs_replays_and_reports(tmp_path, capsys):
     assert "0 of 3 runs needed work" in capsys.readouterr().out
     assert main(["experiment", "replay", str(out), "--metric", "accuracy", "--quiet"]) == 0
     assert "accuracy: 15 of 15 values equal to the log" in capsys.readouterr().out
-    assert main(["experiment", "report", str(out)]) == 0
-    assert (out / "report" / "index.html").is_file()
     assert main(["experiment", "resume", str(tmp_path / "nothing")]) == 1
     assert "is not an experiment folder" in capsys.readouterr().err
