@@ -223,3 +223,35 @@ def test_undo_walks_back_through_relabels(queued):
     assert service.next_items("ann", 1, hint=False).items[0]["item_id"] == item  # leased back
     assert _item_state(con) == _latest_events(con)
     con.close()
+
+
+def test_overlap_items_go_to_a_second_labeler_never_the_first(queued):
+    project = Project.open(queued.root)
+    project.config.project.overlap = 0.3
+    con = queued.connect()
+    service = LabelingService(project, con, lease_minutes=10)
+    chosen = [i for i in (f"I{n}" for n in range(80)) if service.wants_second_label(i)]
+    assert 10 <= len(chosen) <= 40  # about 30% of 80, a fixed draw per id
+    assert chosen == [i for i in (f"I{n}" for n in range(80)) if service.wants_second_label(i)]
+    firsts = {}
+    for _ in range(12):  # ann labels the queue's top items
+        item = service.next_items("ann", 1, hint=False).items[0]["item_id"]
+        service.record("ann", item, status="labeled", label="yes")
+        firsts[item] = "ann"
+    waiting = [i for i in firsts if i in chosen]
+    assert waiting, "some of ann's items need a second opinion"
+    assert all(i not in waiting for i in (x["item_id"] for x in service.next_items("ann", 3).items))
+    bobs = service.next_items("bob", len(waiting), hint=False).items
+    assert [i["item_id"] for i in bobs] == waiting  # first, in the order ann labeled them
+    assert all(i["current_label"] is None for i in bobs)  # blind: bob does not see ann's label
+    service.record("bob", waiting[0], status="labeled", label="no")
+    restarted = LabelingService(project, con, lease_minutes=10)  # the store says the same
+    assert list(restarted.index.waiting) == waiting[1:]
+    assert restarted.index.labelers[waiting[0]] == {"ann", "bob"}
+    restarted.undo("bob")  # bob takes his label back: the item waits again, leased to bob
+    assert waiting[0] in restarted.index.waiting
+    again = restarted.next_items("bob", len(waiting), hint=False).items
+    assert sorted(i["item_id"] for i in again) == sorted(waiting)
+    carls = restarted.next_items("carl", 3, hint=False).items  # all held by bob: new items
+    assert not {i["item_id"] for i in carls} & set(waiting)
+    con.close()

@@ -63,6 +63,8 @@ class ProjectSettings(_Strict):
     text_columns: list[str] = Field(default_factory=list)
     #: Several classes per item: a label event holds a JSON list of classes.
     multi_label: bool = False
+    #: Share of items handed to a second labeler, to measure agreement between labelers.
+    overlap: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     @field_validator("classes")
     @classmethod

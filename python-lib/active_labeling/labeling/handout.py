@@ -9,7 +9,10 @@ the labeling service, the only writer while the server runs. It knows:
 - the live leases: item -> (annotator, leased_at, expires_at);
 - the latest queue generation as a ranked list, with a cursor before which every item is
   touched or leased. Handing out walks from the cursor; a lease that expires or an undo
-  moves the cursor back to the item's rank, so the item is offered again.
+  moves the cursor back to the item's rank, so the item is offered again;
+- with overlap on, the items chosen for a second opinion that one labeler has labeled: they
+  go to another labeler (never the first) before new items, so that agreement between
+  labelers can be measured.
 
 Examples
 --------
@@ -29,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,8 +53,18 @@ class HandoutIndex:
     Not thread-safe by itself: the labeling service calls it under its lock.
     """
 
-    def __init__(self, touched: Iterable[str], leases: dict[str, Lease]):
+    def __init__(
+        self,
+        touched: Iterable[str],
+        leases: dict[str, Lease],
+        *,
+        overlap: Callable[[str], bool] | None = None,
+    ):
         self.touched: set[str] = set(touched)
+        self.overlap = overlap
+        # Overlap items: who labeled them; those with one labeler wait for a second, in order.
+        self.labelers: dict[str, set[str]] = {}
+        self.waiting: dict[str, None] = {}
         self.leases: dict[str, Lease] = dict(leases)
         self._expiry: list[tuple[datetime, str]] = [
             (lease.expires_at, item) for item, lease in self.leases.items()
@@ -126,14 +139,44 @@ class HandoutIndex:
 
     # -- leases -------------------------------------------------------------------------------
     def held_by(self, annotator: str, now: datetime) -> list[str]:
-        """The annotator's live leases on untouched items, in the order they were handed out."""
+        """The annotator's live leases on items still to label (by them), in the order they
+        were handed out."""
         self._expire(now)
         mine = [
             (lease.leased_at, item)
             for item, lease in self.leases.items()
-            if lease.annotator == annotator and lease.expires_at > now and item not in self.touched
+            if lease.annotator == annotator
+            and lease.expires_at > now
+            and (item not in self.touched or self._second_for(item, annotator))
         ]
         return [item for _, item in sorted(mine)]
+
+    # -- overlap ------------------------------------------------------------------------------
+    def _second_for(self, item_id: str, annotator: str) -> bool:
+        """Whether the item waits for a second label that ``annotator`` may give."""
+        return item_id in self.waiting and annotator not in self.labelers[item_id]
+
+    def second_labels(self, annotator: str, count: int, now: datetime) -> list[str]:
+        """Up to ``count`` overlap items waiting for a second labeler, not leased to others."""
+        self._expire(now)
+        found = []
+        for item in self.waiting:
+            if len(found) == count:
+                break
+            if self._second_for(item, annotator) and self.holder(item, now) in (None, annotator):
+                found.append(item)
+        return found
+
+    def set_labelers(self, item_id: str, labelers: set[str]) -> None:
+        """Who has a label on an overlap item (after a restart or an undo)."""
+        if labelers:
+            self.labelers[item_id] = set(labelers)
+        else:
+            self.labelers.pop(item_id, None)
+        if len(labelers) == 1:
+            self.waiting[item_id] = None
+        else:
+            self.waiting.pop(item_id, None)
 
     def holder(self, item_id: str, now: datetime) -> str | None:
         """Who holds a live lease on the item."""
@@ -171,9 +214,11 @@ class HandoutIndex:
                 )
 
     # -- events -------------------------------------------------------------------------------
-    def recorded(self, item_id: str, status: str) -> None:
+    def recorded(self, item_id: str, status: str, annotator: str | None = None) -> None:
         """An item's state changed to ``status`` (after a commit): labeled or skipped take
-        the item; undone (nothing left to undo) frees it."""
+        the item; undone (nothing left to undo) frees it. ``annotator`` labeled it."""
+        if status == "labeled" and self.overlap is not None and self.overlap(item_id):
+            self.set_labelers(item_id, self.labelers.get(item_id, set()) | {annotator})
         in_queue = item_id in self._rank
         if status == "undone":
             if item_id in self.touched:

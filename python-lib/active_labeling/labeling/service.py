@@ -14,6 +14,7 @@ second (``GENERATION_TTL``), or at once after ``refresh()``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -126,6 +127,7 @@ class LabelingService:
         self.lease = timedelta(minutes=lease_minutes)
         self.classes = list(project.settings.classes)
         self.multi_label = project.settings.multi_label
+        self.overlap = project.settings.overlap
         if not self.classes:
             raise InputError(
                 "the project has no classes: set them in project.toml ([project] classes = "
@@ -194,7 +196,37 @@ class LabelingService:
             "model_version FROM leases WHERE dataset = ? AND expires_at > ?",
             [self.dataset, _now()],
         ).fetchall()
-        return HandoutIndex((r[0] for r in touched), {r[0]: Lease(*r[1:]) for r in leases})
+        index = HandoutIndex(
+            (r[0] for r in touched),
+            {r[0]: Lease(*r[1:]) for r in leases},
+            overlap=self.wants_second_label if self.overlap else None,
+        )
+        if self.overlap:
+            chosen = [item for item in index.touched if self.wants_second_label(item)]
+            events: dict[str, list] = {}
+            for start in range(0, len(chosen), 1000):
+                part = chosen[start : start + 1000]
+                marks = ", ".join("?" * len(part))
+                # Labels loaded with `labels import` are not a labeler's: left out here.
+                for row in self.con.execute(
+                    "SELECT item_id, event_id, status, label, annotator, created_at "
+                    f"FROM label_events WHERE dataset = ? AND item_id IN ({marks}) "
+                    "AND coalesce(session, '') NOT LIKE 'import-%' ORDER BY event_id",
+                    [self.dataset, *part],
+                ).fetchall():
+                    events.setdefault(row[0], []).append(row[1:])
+            # Waiting items in the order of their (first kept) label, as before the restart.
+            kept = {item: item_state.stack(its) for item, its in events.items()}
+            for item in sorted(kept, key=lambda i: kept[i][0][0] if kept[i] else 0):
+                index.set_labelers(item, item_state.labelers(events[item]))
+        return index
+
+    def wants_second_label(self, item_id: str) -> bool:
+        """Whether the item is one of the ``overlap`` share that two labelers label.
+
+        A fixed draw per item id (stable across restarts and queue generations)."""
+        digest = hashlib.sha256(f"overlap\0{self.dataset}\0{item_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") < self.overlap * 2**64
 
     def cursor(self):
         """This thread's own connection to the store, for reads and writes that need not
@@ -279,6 +311,12 @@ class LabelingService:
             chosen = held[:count]
             need = count - len(chosen)
             new: list[tuple[str, int | None, float | None, str | None]] = []
+            if need > 0 and self.overlap:  # second opinions first, while they are fresh
+                seconds = index.second_labels(user, need + len(held), now)
+                seconds = [i for i in seconds if i not in held][:need]
+                gen, version = (generation[0], generation[2]) if generation else (None, None)
+                new += [(i, gen, index.score(i), version) for i in seconds]
+                need -= len(seconds)
             queue_exhausted = generation is None
             if need > 0 and generation is not None:
                 picks = index.free_in_queue(need, now)
@@ -421,7 +459,7 @@ class LabelingService:
                     "DELETE FROM leases WHERE dataset = ? AND item_id = ?",
                     [self.dataset, item_id],
                 )
-            self.index.recorded(item_id, status)
+            self.index.recorded(item_id, status, user)
         return event_id
 
     def _append(self, item_id, user, status, label, session, comment, lead_time_ms, shown):
@@ -480,11 +518,14 @@ class LabelingService:
                     [self.dataset, item_id, user, session],
                 )
                 state = item_state.settle(self.con, self.dataset, item_id)
+                if self.overlap and self.wants_second_label(item_id):
+                    events = item_state.item_events(self.con, self.dataset, item_id)
+                    self.index.set_labelers(item_id, item_state.labelers(events))
                 self.con.execute(
                     "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
                     [self.dataset, item_id, user, now, now + self.lease],
                 )
-            self.index.recorded(item_id, state[1])
+            self.index.recorded(item_id, state[1], state[3])
             self.index.lease(item_id, user, now, now + self.lease)
             return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 

@@ -27,18 +27,28 @@ import duckdb
 Event = tuple
 
 
+def stack(events: Iterable[Event]) -> list[Event]:
+    """The actions of an item that no undo took back, oldest first."""
+    kept: list[Event] = []
+    for event in events:
+        if event[1] == "undone":
+            if kept:
+                kept.pop()
+        else:
+            kept.append(event)
+    return kept
+
+
 def replay(events: Iterable[Event]) -> Event | None:
     """The state an item's events (in event order) leave it in; None without events."""
-    stack: list[Event] = []
-    last = None
-    for event in events:
-        last = event
-        if event[1] == "undone":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(event)
-    return stack[-1] if stack else last
+    events = list(events)
+    kept = stack(events)
+    return kept[-1] if kept else (events[-1] if events else None)
+
+
+def labelers(events: Iterable[Event]) -> set[str]:
+    """Who has a label on the item that no undo took back (for agreement between them)."""
+    return {event[3] for event in stack(events) if event[1] == "labeled"}
 
 
 def write_state(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str, state) -> None:
