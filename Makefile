@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo curves test lint format bench reproduce clean
+.PHONY: demo curves experiment test lint format bench reproduce clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ demo: $(VENV)/.demo-installed
 ## curves: simulate active learning on digits and print each strategy's learning curve
 curves: $(STAMP)
 	$(BIN)/python examples/learning_curves.py
+
+## experiment: compare four strategies on digits over 20 seeds (resumable), then write the report
+EXPERIMENT_DIR := bench/.cache/experiment-digits
+experiment: $(STAMP)
+	if [ -d $(EXPERIMENT_DIR) ]; then $(BIN)/active-labeling experiment resume $(EXPERIMENT_DIR); \
+	else $(BIN)/active-labeling experiment run examples/experiments/digits.toml --out $(EXPERIMENT_DIR); fi
+	$(BIN)/active-labeling experiment report $(EXPERIMENT_DIR)
 
 ## test: set up, then lint and run the whole test pass
 test: $(STAMP)

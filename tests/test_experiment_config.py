@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,13 @@ def test_a_generator_source_marks_the_noisy_rows():
     assert data.X.shape == (200, 2) and data.noisy is not None
     assert 0 < data.noisy.sum() < 200
     assert np.array_equal(load_data(config.data).X, data.X)  # seeded
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "examples" / "experiments").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_the_shipped_example_configs_are_valid(path):
+    config = load_config(path)
+    assert config.strategies and config.final_size > config.initial.size
