@@ -312,3 +312,53 @@ def test_multi_label_items_by_keyboard(tmp_path, browser, labeling_server):
     with project.connect(read_only=True) as con:
         current = dict(con.execute("SELECT item_id, label FROM current_labels").fetchall())
     assert current == {"I0": '["green", "blue"]', "I1": "[]"}
+
+
+def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_server):
+    import json
+    from datetime import datetime, timezone
+
+    project = Project.init(tmp_path / "d", classes=CLASSES, id_column="id")
+    pool = write_pool_csv(tmp_path / "d" / "pool.csv", n=10)
+    now = datetime.now(timezone.utc)
+    with project.connect() as con:
+        project.record_dataset(datasets.import_file(con, "pool", pool, id_column="id"))
+        password = add_user(con, "rita", "reviewer")
+        con.executemany(
+            "INSERT INTO metrics VALUES ('pool', 'contradiction_ratio', ?, 'clf', ?, ?, ?, '{}')",
+            [[0.3, "1", 10, now], [0.05, "2", 20, now]],
+        )
+        con.execute(
+            "INSERT INTO stopping_advice VALUES ('pool', 'check', ?, 'clf', '2', 20, ?)",
+            [json.dumps([PAYLOAD]), now],
+        )
+    server = labeling_server(project.root)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Refused to" in m.text or "Security" in m.text else 0,
+    )
+    page.goto(server.url + "/")
+    page.wait_for_url("**/login.html")
+    page.locator("#username").fill("rita")
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/index.html")
+    page.locator("#dashboard-link").click()
+    page.wait_for_url("**/dashboard.html")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#advice")).to_have_attribute("data-advice", "check")
+    expect(page.locator("#advice-reasons li")).to_have_text([PAYLOAD])  # as text
+    plots = page.locator("#plots figure img")
+    expect(plots).to_have_count(6)
+    for i in range(6):  # every image loaded (an SVG drawn by the server)
+        expect(plots.nth(i)).to_have_js_property("complete", True)
+        assert plots.nth(i).evaluate("img => img.naturalWidth") > 0
+    expect(page.locator("#plots a.download")).to_have_count(12)
+    page.screenshot(path="/tmp/dashboard.png", full_page=True)
+    assert problems == []
+    context.close()

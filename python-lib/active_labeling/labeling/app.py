@@ -19,7 +19,13 @@ from active_labeling import __version__
 from active_labeling.errors import ActiveLabelingError, InputError, StoreLockedError
 from active_labeling.flow.descriptors import plugin_root
 from active_labeling.flow.project import Project
-from active_labeling.labeling import admin_routes, auth_routes, forwarding, item_routes
+from active_labeling.labeling import (
+    admin_routes,
+    auth_routes,
+    dashboard,
+    forwarding,
+    item_routes,
+)
 from active_labeling.labeling.auth import AuthError, ForbiddenError, LoginThrottle, RateLimitedError
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
@@ -119,6 +125,7 @@ def create_app(
         auth_routes.router,
         item_routes.router,
         admin_routes.router,
+        dashboard.router,
         forwarding.router,
     ):
         app.include_router(router)

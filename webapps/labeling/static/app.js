@@ -903,6 +903,7 @@
     document.title = `${name} · Labeling`;
     $("user-name").textContent = session.user ? String(session.user) : "";
     $("admin-link").hidden = session.role !== "admin" && session.role !== "reviewer";
+    $("dashboard-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     setupClasses(state.project);
     wireButtons();
     render();

@@ -1,0 +1,218 @@
+"""The monitoring dashboard: the metrics over the number of labels, and the stopping advice.
+
+``GET /api/dashboard`` gives the latest advice, the metric rows and the recent scenario
+runs as JSON; ``GET /api/dashboard/plots/{name}.{png|svg}`` draws one panel with
+matplotlib (the same picture on the page and in a report). Reviewers and admins only.
+Everything shown comes from the store's ``metrics``, ``stopping_advice`` and
+``scenario_runs`` tables, which the monitoring recipe and the scenarios append to.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from dataclasses import dataclass
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Response
+
+from active_labeling.errors import InputError
+from active_labeling.labeling.auth import User
+from active_labeling.labeling.dependencies import REVIEWER, get_service
+from active_labeling.labeling.service import LabelingService
+
+router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
+_draw_lock = threading.Lock()  # matplotlib's font cache and state are not thread-safe
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    metrics: tuple[str, ...]
+    ylabel: str
+    caption: str
+    by: str | None = None  # a details key that splits a metric into one line each
+
+
+#: The dashboard's panels, in page order.
+PANELS: dict[str, Panel] = {
+    "accuracy": Panel(
+        "Accuracy",
+        ("holdout_accuracy", "holdout_macro_f1", "cv_accuracy", "cv_macro_f1"),
+        "score",
+        "On the holdout set when one is bound; otherwise cross-validated on the labels, which "
+        "is optimistic: the labels were chosen by the strategy, not drawn at random.",
+    ),
+    "contradictions": Panel(
+        "Contradictions",
+        ("contradiction_ratio",),
+        "share of the sample",
+        "Share of a fixed sample of the pool whose predicted class changed since the previous "
+        "model version. Near zero for several versions: the model has stopped learning.",
+    ),
+    "exploration": Panel(
+        "Exploration",
+        ("exploration_distance",),
+        "mean distance",
+        "Mean distance of each new batch to the items labeled before it. Falling to zero: "
+        "the strategy keeps asking about the same region.",
+    ),
+    "agreement": Panel(
+        "Agreement",
+        ("batch_agreement", "batch_easiness", "labeler_kappa"),
+        "kappa / accuracy",
+        "Batch agreement: the model against a 1-nearest-neighbour rule on the new batch. "
+        "Batch easiness: the previous model's accuracy on the new batch. Labeler kappa: "
+        "agreement between labelers on the items labeled twice.",
+    ),
+    "uncertainty": Panel(
+        "Uncertainty",
+        ("uncertainty_variance", "mean_confidence"),
+        "value",
+        "Variance of the model's uncertainty over recent batches (Ghayoomi 2010) and its mean "
+        "confidence on the pool sample (Vlachos 2008): both settle when labeling stops paying.",
+    ),
+    "pace": Panel(
+        "Labels per hour",
+        ("labels_per_hour",),
+        "labels per hour",
+        "Labels per hour of active work, per labeler (pauses over 5 minutes left out).",
+        by="annotator",
+    ),
+}
+
+
+def _history(service: LabelingService) -> pd.DataFrame:
+    from active_labeling.flow.monitoring import metric_history
+
+    cursor = service.cursor()
+    try:
+        return metric_history(cursor, dataset=service.dataset)
+    except Exception as exc:  # a store from before the monitoring tables: nothing to show
+        if "metrics" in str(exc):
+            return pd.DataFrame(columns=["metric", "value", "n_labels", "details"])
+        raise
+
+
+def _value(value):
+    return (
+        None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+    )
+
+
+@router.get("")
+def dashboard(
+    user: User = Depends(REVIEWER), service: LabelingService = Depends(get_service)
+) -> dict:
+    """The latest stopping advice, every metric row, the panels and the recent scenario runs."""
+    from active_labeling.flow.monitoring import latest_advice
+
+    cursor = service.cursor()
+    advice = latest_advice(cursor, dataset=service.dataset)
+    if advice is not None:
+        advice["computed_at"] = advice["computed_at"].isoformat()
+    history = _history(service)
+    rows = [
+        {
+            "metric": r.metric,
+            "value": _value(r.value),
+            "n_labels": int(r.n_labels),
+            "model_version": str(r.model_version),
+            "details": r.details,
+        }
+        for r in history.itertuples(index=False)
+    ]
+    try:
+        runs = cursor.execute(
+            "SELECT scenario, trigger, status, started_at, duration_s, error FROM scenario_runs "
+            "ORDER BY started_at DESC LIMIT 10"
+        ).fetchall()
+    except Exception:  # no scenario table in this store
+        runs = []
+    keys = ("scenario", "trigger", "status", "started_at", "duration_s", "error")
+    return {
+        "dataset": service.dataset,
+        "advice": advice,
+        "metrics": rows,
+        "panels": [
+            {"name": name, "title": panel.title, "caption": panel.caption}
+            for name, panel in PANELS.items()
+        ],
+        "scenario_runs": [
+            {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                for k, v in zip(keys, r, strict=True)
+            }
+            for r in runs
+        ],
+    }
+
+
+@router.get("/plots/{name}.{fmt}", response_class=Response)
+def plot(
+    name: str = Path(description="a panel: " + ", ".join(PANELS)),
+    fmt: str = Path(description="png or svg"),
+    user: User = Depends(REVIEWER),
+    service: LabelingService = Depends(get_service),
+):
+    """One panel as a PNG or SVG image, ready for a report."""
+    if name not in PANELS:
+        raise InputError(f"no panel {name!r}; the panels are {', '.join(PANELS)}")
+    if fmt not in ("png", "svg"):
+        raise InputError(f"format must be png or svg, got {fmt!r}")
+    image = draw(PANELS[name], _history(service), fmt)
+    media = "image/png" if fmt == "png" else "image/svg+xml"
+    return Response(
+        image,
+        media_type=media,
+        headers={"Content-Disposition": f'inline; filename="{name}.{fmt}"'},
+    )
+
+
+def draw(panel: Panel, history: pd.DataFrame, fmt: str) -> bytes:
+    """The panel's lines over the number of labels, as PNG or SVG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with _draw_lock:
+        figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        drawn = 0
+        for metric in panel.metrics:
+            rows = history[history["metric"] == metric]
+            if rows.empty:
+                continue
+            groups = [(metric, rows)]
+            if panel.by:
+                keys = rows["details"].map(lambda d: str(d.get(panel.by, "")))
+                groups = [(key, rows[keys == key]) for key in sorted(keys.unique())]
+            for label, part in groups:
+                part = part.sort_values("n_labels")
+                optimistic = metric.startswith("cv_")
+                style = "--" if optimistic else "-"
+                label = f"{label} (optimistic)" if optimistic else label
+                axes.plot(
+                    part["n_labels"], part["value"], style, marker="o", markersize=3, label=label
+                )
+                drawn += 1
+        axes.set_title(panel.title)
+        axes.set_xlabel("labels")
+        axes.set_ylabel(panel.ylabel)
+        axes.grid(alpha=0.3)
+        if drawn:
+            axes.legend(fontsize="small", loc="best")
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                "no measurement yet: run the monitoring recipe",
+                ha="center",
+                va="center",
+                transform=axes.transAxes,
+                color="0.4",
+            )
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt)
+        return buffer.getvalue()

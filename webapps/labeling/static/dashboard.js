@@ -1,0 +1,113 @@
+// The dashboard: the stopping advice with its reasons, one plot per signal over the number
+// of labels (drawn by the server, downloadable as PNG or SVG), and the scenario runs.
+// Every value from the store is set with textContent.
+"use strict";
+
+(() => {
+  const { $, api, report, formatTime, cell, startStaffPage } = window.AL;
+  const REFRESH_MS = 30_000;
+  const ADVICE_WORDS = { continue: "continue labeling", stop: "stop labeling", check: "check the signals" };
+
+  function renderAdvice(advice) {
+    const box = $("advice");
+    if (!advice) {
+      box.dataset.advice = "none";
+      $("advice-word").textContent = "no advice yet";
+      $("advice-context").textContent = "The monitoring step writes it after each model version.";
+      $("advice-reasons").replaceChildren();
+      return;
+    }
+    const word = String(advice.advice);
+    box.dataset.advice = Object.hasOwn(ADVICE_WORDS, word) ? word : "none";
+    $("advice-word").textContent = ADVICE_WORDS[word] || word;
+    $("advice-context").textContent =
+      `Model ${advice.model_name} version ${advice.model_version}, ${advice.n_labels} labels, ` +
+      `computed ${formatTime(advice.computed_at)}.`;
+    const reasons = Array.isArray(advice.reasons) ? advice.reasons : [];
+    $("advice-reasons").replaceChildren(
+      ...reasons.map((reason) => {
+        const li = document.createElement("li");
+        li.textContent = String(reason);
+        return li;
+      }),
+    );
+  }
+
+  function renderPlots(panels, stamp) {
+    const figures = panels.map((panel) => {
+      const name = encodeURIComponent(String(panel.name));
+      const figure = document.createElement("figure");
+      figure.className = "panel plot";
+      figure.dataset.panel = String(panel.name);
+      const img = document.createElement("img");
+      img.src = `/api/dashboard/plots/${name}.svg?t=${stamp}`;
+      img.alt = `${panel.title} over the number of labels`;
+      img.width = 640;
+      img.height = 360;
+      const caption = document.createElement("figcaption");
+      const text = document.createElement("span");
+      text.textContent = String(panel.caption);
+      caption.append(text);
+      for (const fmt of ["png", "svg"]) {
+        const link = document.createElement("a");
+        link.className = "download";
+        link.href = `/api/dashboard/plots/${name}.${fmt}`;
+        link.download = `${panel.name}.${fmt}`;
+        link.textContent = fmt.toUpperCase();
+        caption.append(" ", link);
+      }
+      figure.append(img, caption);
+      return figure;
+    });
+    $("plots").replaceChildren(...figures);
+  }
+
+  function renderRuns(runs) {
+    const rows = runs.map((run) => {
+      const tr = document.createElement("tr");
+      const status = cell(run.status);
+      status.className = `status ${run.status === "failed" ? "undone" : "labeled"}`;
+      tr.append(
+        cell(formatTime(run.started_at)),
+        cell(run.scenario),
+        cell(run.trigger),
+        status,
+        cell(typeof run.duration_s === "number" ? run.duration_s.toFixed(1) : "–", "num"),
+        cell(run.error, "comment-cell"),
+      );
+      return tr;
+    });
+    $("runs").querySelector("tbody").replaceChildren(...rows);
+    $("runs-empty").hidden = rows.length > 0;
+  }
+
+  async function refresh() {
+    const button = $("refresh");
+    button.disabled = true;
+    try {
+      const data = await api("GET", "/api/dashboard");
+      renderAdvice(data.advice);
+      renderPlots(Array.isArray(data.panels) ? data.panels : [], Date.now());
+      renderRuns(Array.isArray(data.scenario_runs) ? data.scenario_runs : []);
+      document.body.dataset.metricRows = String(Array.isArray(data.metrics) ? data.metrics.length : 0);
+    } catch (error) {
+      report(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function start() {
+    $("refresh").addEventListener("click", refresh);
+    const session = await startStaffPage("Dashboard");
+    if (!session) return;
+    await refresh();
+    document.body.dataset.ready = "true";
+    setInterval(() => {
+      if (document.visibilityState === "visible") refresh();
+    }, REFRESH_MS);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
