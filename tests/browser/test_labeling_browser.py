@@ -360,5 +360,9 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
         assert plots.nth(i).evaluate("img => img.naturalWidth") > 0
     expect(page.locator("#plots a.download")).to_have_count(12)
     page.screenshot(path="/tmp/dashboard.png", full_page=True)
+    page.get_by_role("link", name="Activity").click()  # the admin page, on common.js too
+    page.wait_for_url("**/admin.html")
+    expect(page.locator("#labelers-empty")).to_be_visible()  # nobody labeled yet
+    expect(page.locator(".export-link").first).to_be_hidden()  # reviewers do not export
     assert problems == []
     context.close()
