@@ -1,6 +1,7 @@
 # Thin component: read the config, call the library's export, record the file.
 from active_labeling.flow.steps import (
     ExportStepParams,
+    export_dataset_name,
     export_path,
     export_table,
     get_connection,
@@ -12,9 +13,8 @@ from active_labeling.flow.steps import (
 
 params = ExportStepParams.model_validate(get_step_config())
 project = get_project()
-dataset = params.dataset or project.default_dataset()
-path = export_table(
-    get_connection(), params.what, dataset, export_path(project, params.file, params.what)
-)
+path = export_path(project, params.file, params.what)
+dataset = export_dataset_name(project, params.dataset)
+path = export_table(get_connection(), params.what, dataset, path)
 set_result({"what": params.what, "dataset": dataset, "file": str(path)})
 report(f"{params.what} of {dataset!r} written to {path}")

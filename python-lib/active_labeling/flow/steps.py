@@ -238,6 +238,17 @@ def export_path(project: Project, file: str | None, what: str) -> Path:
     return project.exports_dir / Path(*relative.parts)
 
 
+def export_dataset_name(project: Project, dataset: str | None) -> str:
+    """The dataset an export step reads: the one named, else the project's only one."""
+    if dataset is not None:
+        project.dataset(dataset)
+        return dataset
+    if len(project.config.datasets) == 1:
+        return next(iter(project.config.datasets))
+    known = ", ".join(project.config.datasets) or "none yet"
+    raise InputError(f"name the dataset in the step's params (dataset = ...); datasets: {known}")
+
+
 def export_table(con, what: str, dataset: str, path: Path) -> Path:
     """Write ``dataset``'s current labels, metrics or stopping advice to ``path``."""
     from active_labeling.store.datasets import copy_query_to_file, require_dataset
