@@ -255,3 +255,19 @@ def test_overlap_items_go_to_a_second_labeler_never_the_first(queued):
     carls = restarted.next_items("carl", 3, hint=False).items  # all held by bob: new items
     assert not {i["item_id"] for i in carls} & set(waiting)
     con.close()
+
+
+def test_a_server_started_before_any_queue_serves_the_first_one_written(tmp_path):
+    project = make_project(tmp_path / "p", n=60, n_labels=20)
+    declare_train_and_query(project, run=False, queue_size=10)
+    con = project.connect()
+    service = LabelingService(project, con, lease_minutes=10)
+    first = service.next_items("ann", 1, hint=False)
+    assert first.queue_exhausted and first.items[0]["generation_id"] is None  # dataset order
+    run_recipe(Project.open(project.root), "train", progress=False, connection=con)
+    run_recipe(Project.open(project.root), "query", progress=False, connection=con)
+    service.refresh()
+    handout = service.next_items("bob", 1, hint=False)
+    assert not handout.queue_exhausted and handout.items[0]["rank"] == 1
+    assert service.queue == "queue"
+    con.close()

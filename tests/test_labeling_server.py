@@ -87,7 +87,7 @@ def free_port() -> int:
 class Server:
     """``active-labeling serve ROOT`` on a free port of 127.0.0.1; ``stop`` or ``kill`` it."""
 
-    def __init__(self, root: Path, *, lease_minutes: float, log_dir: Path, tag: str):
+    def __init__(self, root: Path, *, lease_minutes: float, log_dir: Path, tag: str, extra=()):
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -104,6 +104,7 @@ class Server:
             str(self.port),
             "--lease-minutes",
             str(lease_minutes),
+            *extra,
         ]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -452,3 +453,81 @@ def test_commands_go_through_the_running_server_and_its_handout_follows(project,
     assert not (root / "serve.json").exists()
     alone = cli("queue", "show", str(root), "--top", "1", cwd=tmp_path)  # no server: local
     assert alone.returncode == 0 and "generation" in alone.stdout
+
+
+# --- the loop running itself ------------------------------------------------------------------
+
+
+def test_the_server_runs_its_scenario_every_n_labels_and_serves_each_new_queue(tmp_path):
+    """Oracle labelers label through the API; every 20 labels the default scenario trains,
+    requeues and monitors in the server's process; the handout follows the new queues and
+    the dashboard shows the runs, the metrics and the advice."""
+    import csv
+
+    from active_labeling.flow.project import Project
+    from active_labeling.flow.scenarios import declare_default_recipes
+
+    root = tmp_path / "loop"
+    project = make_project(root, n=200, n_labels=0)
+    with open(root / "pool.csv", encoding="utf-8") as handle:
+        truth = {r["id"]: "yes" if float(r["age"]) > 40 else "no" for r in csv.DictReader(handle)}
+    seed = [f"I{i}" for i in range(20)]
+    (root / "seed.csv").write_text("id,label\n" + "".join(f"{i},{truth[i]}\n" for i in seed))
+    from active_labeling.store import labels
+
+    with project.connect() as con:
+        labels.import_labels(con, "pool", root / "seed.csv", classes=list(CLASSES))
+        ann, rita = add_user(con, "ann", "labeler"), add_user(con, "rita", "reviewer")
+        tokens = {"ann": create_token(con, "ann"), "rita": create_token(con, "rita")}
+    del ann, rita
+    project = Project.open(root)
+    declare_default_recipes(project, "pool")
+    project = Project.open(root)
+    project.config.scenarios["loop"].trigger.every_n_labels = 20
+    project.save()
+
+    server = Server(
+        root,
+        lease_minutes=10,
+        log_dir=tmp_path,
+        tag="loop",
+        extra=("--scenario-poll-seconds", "0.5"),
+    )
+    try:
+        server.wait_ready()
+        generations = set()
+        with server.client(tokens["ann"]) as ann, server.client(tokens["rita"]) as rita:
+
+            def wait_for_runs(count: int) -> dict:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    board = rita.get("/api/dashboard").json()
+                    done = [r for r in board["scenario_runs"] if r["status"] == "succeeded"]
+                    failed = [r for r in board["scenario_runs"] if r["status"] == "failed"]
+                    assert not failed, failed
+                    if len(done) >= count:
+                        return board
+                    time.sleep(0.5)
+                raise AssertionError(f"fewer than {count} scenario runs:\n{server.log.read_text()}")
+
+            wait_for_runs(1)  # the 20 imported labels fire the trigger at once
+            for round_ in range(2):
+                for _ in range(20):
+                    item = ann.get("/api/items/next").json()["items"][0]
+                    generations.add(item["generation_id"])
+                    answer = ann.post(
+                        f"/api/items/{item['item_id']}/label",
+                        json={"label": truth[item["item_id"]]},
+                    )
+                    assert answer.status_code == 200, answer.text
+                board = wait_for_runs(round_ + 2)
+            item = ann.get("/api/items/next").json()["items"][0]
+            generations.add(item["generation_id"])
+        assert len(generations - {None}) >= 2  # new queue generations, served without restart
+        versions = {r["model_version"] for r in board["metrics"]}
+        assert len(versions) >= 3  # one per run, each measured
+        assert {"contradiction_ratio", "cv_accuracy"} <= {r["metric"] for r in board["metrics"]}
+        assert board["advice"]["advice"] in ("continue", "stop", "check")
+        assert board["advice"]["reasons"]
+    finally:
+        server.stop()

@@ -264,6 +264,8 @@ def cmd_serve(args) -> int:
     app = create_app(
         args.project,
         cli_token=cli_token,
+        scheduler=not args.no_scenarios,
+        scheduler_poll_seconds=args.scenario_poll_seconds,
         dataset=args.dataset,
         queue=args.queue,
         lease_minutes=args.lease_minutes,
@@ -414,6 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-minutes", type=float, default=10.0)
     serve.add_argument("--media-column", help="a column of image paths under the media folder")
     serve.add_argument("--columns", help="comma-separated columns to show (default: features)")
+    serve.add_argument(
+        "--no-scenarios", action="store_true", help="do not run the project's scenarios"
+    )
+    serve.add_argument(
+        "--scenario-poll-seconds",
+        type=float,
+        default=10.0,
+        help="how often the scenarios' triggers are looked at (default 10)",
+    )
     serve.add_argument("--tls-certfile")
     serve.add_argument("--tls-keyfile")
     serve.add_argument(

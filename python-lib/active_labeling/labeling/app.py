@@ -75,6 +75,8 @@ def create_app(
     media_column: str | None = None,
     columns: list[str] | None = None,
     cli_token: str | None = None,
+    scheduler: bool = False,
+    scheduler_poll_seconds: float = 10.0,
 ) -> FastAPI:
     """The app for one project. It opens the store for writing and keeps it open."""
     project = Project.open(project_root)
@@ -98,6 +100,20 @@ def create_app(
     app.state.secure_cookies = secure_cookies
     app.state.cli_token = cli_token
     app.state.server_file = None  # serve.json, removed at shutdown (set by `serve`)
+    app.state.scheduler = None
+    if scheduler:
+        # The project's scenarios run in this process, on cursors of the server's own
+        # connection; a new queue generation is handed out at the next request.
+        from active_labeling.flow.scenarios import ScenarioRunner, Scheduler
+
+        runner = ScenarioRunner(project, service.cursor_for_command, on_generation=service.refresh)
+        app.state.scheduler = Scheduler(
+            runner, poll_seconds=scheduler_poll_seconds, on_generation=service.refresh
+        )
+
+        @app.on_event("startup")
+        def start_scheduler():
+            app.state.scheduler.start()
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -152,6 +168,8 @@ def create_app(
 
     @app.on_event("shutdown")
     def close_store():
+        if app.state.scheduler is not None:
+            app.state.scheduler.stop(timeout=30)
         # Here, not after uvicorn.run returns: uvicorn re-raises SIGTERM once it has shut down.
         marker = app.state.server_file
         if marker is not None:

@@ -288,9 +288,20 @@ class LabelingService:
             return self._generation
 
     def latest_generation(self) -> tuple[int, str | None, str | None] | None:
-        """(generation id, model name, model version) of the queue's latest generation."""
+        """(generation id, model name, model version) of the queue's latest generation.
+
+        With no queue yet (none chosen, none written when the server started), the first
+        queue written for the dataset becomes the one served.
+        """
         if self.queue is None:
-            return None
+            row = self.con.execute(
+                "SELECT queue FROM queue_generations WHERE dataset = ? "
+                "ORDER BY generation_id DESC LIMIT 1",
+                [self.dataset],
+            ).fetchone()
+            if row is None:
+                return None
+            self.queue = row[0]
         row = self.con.execute(
             "SELECT generation_id, model_name, model_version FROM queue_generations "
             "WHERE queue = ? ORDER BY generation_id DESC LIMIT 1",
