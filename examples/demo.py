@@ -78,14 +78,22 @@ def main(argv=None) -> int:
         "--input", "pool=penguins", "--input", "model=species", "--output", "queue=to-label",
         "--param", f"strategy={args.strategy}", "--param", "queue_size=20",
     )  # fmt: skip
-    run("run", str(project), "train")
-    run("run", str(project), "query")
+    # The monitoring recipe and the default scenario (every 50 new labels: train, query,
+    # monitor, check stopping), which `serve` runs by itself.
+    run(
+        "scenario", "setup", str(project), "--dataset", "penguins",
+        "--model", "species", "--queue", "to-label",
+    )  # fmt: skip
+    run("scenario", "run", str(project), "loop", "--quiet")
     run("queue", "show", str(project), "--queue", "to-label", "--top", "8")
+    run("monitor", str(project))
     if args.serve:
         run("user", "add", str(project), "demo", "--role", "admin")
         print(
             f"\nOpen http://127.0.0.1:{args.port}/ and log in as 'demo' with the password above."
-            "\nKeys: 1-3 label, S skip, Left arrow back, Z undo, H hint. Ctrl-C stops the app."
+            "\nKeys: 1-3 label, S skip, Left arrow back, Z undo, H hint. Every 50 labels the"
+            "\nmodel is retrained and the queue renewed by itself; the Dashboard link shows the"
+            "\nmetrics and the stopping advice. Ctrl-C stops the app."
         )
         run("serve", str(project), "--port", args.port)
         return 0
@@ -94,7 +102,8 @@ def main(argv=None) -> int:
         "shown only because this data set comes labeled; the model never sees it). Label some,\n"
         "then retrain and requeue:\n"
         f"  active-labeling labels import {project} my-labels.csv\n"
-        f"  active-labeling run {project} train && active-labeling run {project} query\n"
+        f"  active-labeling scenario run {project} loop      # train, query, monitor, advice\n"
+        f"  active-labeling monitor {project}\n"
         f"Project files: {project}/project.toml, {project}/store.duckdb, {project}/models/"
     )
     return 0
