@@ -52,9 +52,9 @@ from active_labeling.samplers.base import top_k
 CANDIDATES_PER_QUEUE_ROW = {
     "kcenter": 2,
     "badge": 10,
-    "kmeans": 20,
-    "minibatch_kmeans": 20,
-    "typiclust": 20,
+    "kmeans": 100,
+    "minibatch_kmeans": 100,
+    "typiclust": 100,
 }
 
 #: How a partition prefilters for each strategy that needs the whole pool.
