@@ -30,6 +30,7 @@ BENCHMARKS = [
     ("uncertainty_peers", "bench_uncertainty_peers.py"),
     ("flow", "bench_flow.py"),
     ("labeling", "bench_labeling.py"),
+    ("monitoring", "bench_monitoring.py"),
     ("engines", "bench_engines.py"),
 ]
 

@@ -70,6 +70,10 @@ METRICS = (
     "batch_size",
 )
 
+#: MB of distances held at once by the exploration metrics (the sample x the labeled rows
+#: would otherwise take up to scikit-learn's 1 GB working memory).
+DISTANCE_MEMORY_MB = 64
+
 _METRIC_COLUMNS = (
     "dataset, metric, value, model_name, model_version, n_labels, computed_at, details"
 )
@@ -387,10 +391,17 @@ def monitor(
                 space_new = model_input(saved.pipeline, features.loc[new.index], True)
                 space_earlier = model_input(saved.pipeline, features.loc[earlier.index], True)
                 space_sample = model_input(saved.pipeline, sample, True)
-                add("exploration_distance", m.exploration_distance(space_new, space_earlier))
+                add(
+                    "exploration_distance",
+                    m.exploration_distance(
+                        space_new, space_earlier, working_memory=DISTANCE_MEMORY_MB
+                    ),
+                )
                 add(
                     "exploration_gain",
-                    m.exploration_gain(space_sample, space_earlier, space_new),
+                    m.exploration_gain(
+                        space_sample, space_earlier, space_new, working_memory=DISTANCE_MEMORY_MB
+                    ),
                     sample_size=len(sample),
                 )
                 add(
