@@ -18,6 +18,7 @@ through the progress bar.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import shutil
 import sys
@@ -97,13 +98,13 @@ def create_experiment(config_path: Path | str, out: Path | str) -> ExperimentDir
 
 def _check_sizes(config: ExperimentConfig, data: ExperimentData, where: str) -> None:
     n = data.X.shape[0]
-    n_pool = n - round(config.test.fraction * n)
+    n_pool = n - math.ceil(config.test.fraction * n)  # train_test_split rounds the test up
     n_test = n - n_pool
     if n_pool < config.final_size:
         field = "budget" if config.budget is not None else "n_rounds"
         raise InputError(
             f"{where}: {field}: the runs end with {config.final_size} labeled rows but the "
-            f"pool holds about {n_pool} of the {n} rows (test fraction {config.test.fraction})"
+            f"pool holds {n_pool} of the {n} rows (test fraction {config.test.fraction})"
         )
     if n_test < 1:
         raise InputError(f"{where}: test: the test set would be empty")
