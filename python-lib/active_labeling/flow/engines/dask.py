@@ -14,6 +14,8 @@ local cluster (one single-threaded worker process per core) for the run.
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -42,6 +44,23 @@ def _score_unit(
             )
 
     return score_partition(task, shared, batches(), index)
+
+
+@contextmanager
+def _file_less_main() -> Iterator[None]:
+    """Hide ``__main__``'s file while worker processes are spawned.
+
+    The host runs ``recipe.py`` as ``__main__`` (``runpy``); a spawned process imports the
+    main module's file again, which would run the recipe in every worker. A file-less
+    ``__main__`` is not imported again.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 class DaskEngine(PartitionedEngine):
@@ -97,12 +116,13 @@ class DaskEngine(PartitionedEngine):
             finally:
                 client.close()
             return
-        cluster = LocalCluster(
-            n_workers=self.n_workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
+        with _file_less_main():
+            cluster = LocalCluster(
+                n_workers=self.n_workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
         client = Client(cluster)
         try:
             yield client

@@ -244,8 +244,10 @@ def open_pool(con, project, dataset: str, columns: list[str], row_group_rows: in
             )
         yield pool
         return
-    project.exports_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".engine-", dir=project.exports_dir))
+    # Absolute: the workers' working directory is not this one.
+    exports = project.exports_dir.resolve()
+    exports.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".engine-", dir=exports))
     try:
         path = folder / "pool.parquet"
         selected = ", ".join(["item_id", *(quote_identifier(c) for c in columns)])
