@@ -172,6 +172,13 @@ def test_the_committee_refit_on_each_worker_selects_the_local_rows(parquet_proje
     _same_as_local(parquet_project, DaskEngine(client=dask_client, partition_rows=60), "committee")
 
 
+def test_iwkmeans_selects_the_local_rows(parquet_project, dask_client):
+    engine = DaskEngine(client=dask_client, partition_rows=60)
+    local_ids, _, _ = _query(parquet_project, LocalEngine(), strategy="iwkmeans", queue_size=8)
+    ids, _, _ = _query(parquet_project, engine, strategy="iwkmeans", queue_size=8)
+    assert ids == local_ids and len(set(ids)) == 8
+
+
 def test_a_table_pool_is_exported_scored_and_cleaned_up(table_project, engine):
     local_ids, local_scores, _ = _query(table_project, LocalEngine(), strategy="margin")
     ids, scores, _ = _query(table_project, engine, strategy="margin")
@@ -240,11 +247,11 @@ def test_an_infinite_value_on_a_worker_names_item_and_column(tmp_path, engine):
         assert queue.latest_generation(con, "q") is None  # nothing written
 
 
-def test_the_recipe_with_engine_dask_or_spark_writes_the_local_queue(
-    parquet_project, engine, request
-):
+def test_the_recipe_with_engine_dask_or_spark_writes_the_local_queue(parquet_project, engine):
     if isinstance(engine, DaskEngine):
-        extra = {"dask_scheduler": engine.client.scheduler.address}
+        # No address: the engine starts a local cluster of worker processes, spawned while
+        # the host runs recipe.py as __main__.
+        extra = {}
     else:
         extra = {}  # the module's session is active: the engine uses it
     name = f"query_{engine.name}"
