@@ -271,3 +271,24 @@ def test_a_server_started_before_any_queue_serves_the_first_one_written(tmp_path
     assert not handout.queue_exhausted and handout.items[0]["rank"] == 1
     assert service.queue == "queue"
     con.close()
+
+
+def test_a_handout_across_the_end_of_the_queue_gives_each_item_once(tmp_path):
+    project = make_project(tmp_path / "p", n=60, n_labels=20)
+    declare_train_and_query(project, run=True, queue_size=35)  # 5 unlabeled items left out
+    con = project.connect()
+    service = LabelingService(project, con, lease_minutes=10)
+    for _ in range(30):
+        item = service.next_items("bob", 1, hint=False).items[0]["item_id"]
+        service.record("bob", item, status="labeled", label="yes")
+    handout = service.next_items("ann", 10, hint=False)
+    ids = [i["item_id"] for i in handout.items]
+    assert len(ids) == 10 and len(set(ids)) == 10  # 5 from the queue, 5 in dataset order
+    assert handout.queue_exhausted and [i["rank"] for i in handout.items[:5]] == [
+        31,
+        32,
+        33,
+        34,
+        35,
+    ]
+    con.close()

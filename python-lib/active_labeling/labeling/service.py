@@ -335,15 +335,18 @@ class LabelingService:
                 need -= len(picks)
                 queue_exhausted = need > 0
             if need > 0:
+                # Items picked above are not leased in the store yet: leave them out here.
+                taken = set(chosen) | {c[0] for c in new}
                 rows = self.con.execute(
                     f"SELECT d.item_id FROM {self.relation} d WHERE NOT EXISTS "
                     "(SELECT 1 FROM touched_items t WHERE t.dataset = ? AND "
                     "t.item_id = d.item_id) AND NOT EXISTS (SELECT 1 FROM leases l WHERE "
                     "l.dataset = ? AND l.item_id = d.item_id AND l.expires_at > ?) "
                     f"ORDER BY d.{self.order_by} LIMIT ?",
-                    [self.dataset, self.dataset, now, need],
+                    [self.dataset, self.dataset, now, need + len(taken)],
                 ).fetchall()
-                new += [(r[0], None, None, None) for r in rows]
+                fresh = [r[0] for r in rows if r[0] not in taken][:need]
+                new += [(item, None, None, None) for item in fresh]
             # leased_at one microsecond apart keeps the handout's order for later.
             leased = [
                 (item, generation_id, score, version, now + timedelta(microseconds=i))
