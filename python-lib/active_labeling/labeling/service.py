@@ -532,13 +532,16 @@ class LabelingService:
                     [self.dataset, item_id, user, session],
                 )
                 state = item_state.settle(self.con, self.dataset, item_id)
+                labelers = None
                 if self.overlap and self.wants_second_label(item_id):
                     events = item_state.item_events(self.con, self.dataset, item_id)
-                    self.index.set_labelers(item_id, item_state.labelers(events))
+                    labelers = item_state.labelers(events)
                 self.con.execute(
                     "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
                     [self.dataset, item_id, user, now, now + self.lease],
                 )
+            if labelers is not None:  # memory follows the store only once it committed
+                self.index.set_labelers(item_id, labelers)
             self.index.recorded(item_id, state[1], state[3])
             self.index.lease(item_id, user, now, now + self.lease)
             return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
