@@ -96,6 +96,22 @@ def test_two_noisy_blobs_share_one_gaussian_split_half_and_half():
     assert split_between_two_classes >= 1
 
 
+def test_blob_ids_pair_the_noisy_blobs_and_map_to_one_class_each():
+    X, y, noisy, blobs = make_noisy_blobs("LD", random_state=0, return_blobs=True, **SMALL)
+    np.testing.assert_array_equal(make_noisy_blobs("LD", random_state=0, **SMALL)[0], X)
+    assert np.bincount(blobs).tolist() == [40] * 12
+    for b in range(12):
+        assert np.unique(y[blobs == b]).shape == (1,)
+    # Pairs (0, 9), (1, 10), (2, 11) share a Gaussian: their points are the noisy ones.
+    np.testing.assert_array_equal(noisy, np.isin(blobs, [0, 1, 2, 9, 10, 11]))
+    found = gaussians(X)
+    for j in range(3):
+        assert np.unique(found[np.isin(blobs, [j, 9 + j])]).shape == (1,)
+    # Every class holds 12 / 4 = 3 blobs.
+    per_class = [np.unique(blobs[y == c]).shape[0] for c in range(4)]
+    assert per_class == [3, 3, 3, 3]
+
+
 def test_blobs_are_dealt_to_classes_evenly():
     _X, y, _noisy = make_noisy_blobs("LD", random_state=4, **SMALL)
     # Each class holds 3 blobs of 40 points, whatever mix of clean and noisy.

@@ -149,8 +149,8 @@ def _check_spec(spec: NoisyBlobsSpec) -> None:
 
 
 def make_noisy_blobs(
-    kind: str = "LD", *, random_state=None, **overrides
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kind: str = "LD", *, random_state=None, return_blobs: bool = False, **overrides
+):
     """Draw the noisy-blob task ``kind`` ("LD" or "HD"), as the published protocol does.
 
     Parameters
@@ -161,6 +161,8 @@ def make_noisy_blobs(
     random_state : None, int or numpy Generator
         Seed of the centres, the points, the half-and-half split of each shared Gaussian and
         the dealing of blobs to classes. The same seed gives the same data.
+    return_blobs : bool, default=False
+        Also return the blob of each point.
     **overrides
         Any field of ``NoisyBlobsSpec`` (``n_samples``, ``n_features``, ``n_classes``,
         ``n_blobs``, ``n_noisy_blobs``, ``center_box``, ``cluster_std``), to make a smaller
@@ -175,6 +177,9 @@ def make_noisy_blobs(
         points.
     noisy : ndarray of bool of shape (n,)
         True for the points drawn from a Gaussian shared by two noisy blobs.
+    blobs : ndarray of int of shape (n,), only with ``return_blobs``
+        The blob of each point, 0 to n_blobs - 1. Noisy blobs ``j`` and
+        ``n_blobs - n_noisy_blobs // 2 + j`` (for ``j < n_noisy_blobs // 2``) share a Gaussian.
 
     Raises
     ------
@@ -212,7 +217,8 @@ def make_noisy_blobs(
         second = rng.permutation(members)[: members.shape[0] // 2]
         blob[second] = spec.n_gaussians + pair
     classes = rng.permutation(np.repeat(np.arange(spec.n_classes), spec.n_blobs // spec.n_classes))
-    return X, classes[blob].astype(np.intp), noisy
+    y = classes[blob].astype(np.intp)
+    return (X, y, noisy, blob.astype(np.intp)) if return_blobs else (X, y, noisy)
 
 
 def noisy_blobs_ld(random_state=None, **overrides):
