@@ -378,6 +378,11 @@ def projection(stats: dict, seconds: float, machines: int, cores: int = 2) -> tu
     return waves, rest + waves * t_p
 
 
+def _us_per_row(stats: dict) -> float:
+    """Microseconds per row on one core, over every partition (read, score, keep)."""
+    return 1e6 * sum(stats["partition_seconds"]) / sum(stats["partition_rows"])
+
+
 def run(quick: bool) -> dict:
     n_rows, n_files = (200_000, 4) if quick else (10_000_000, 10)
     quality_rows, quality_q = (20_000, 20) if quick else (200_000, 100)
@@ -447,6 +452,9 @@ def run(quick: bool) -> dict:
                 fmt_s(runs[name]["startup_seconds"]) if name != "local" else "-",
                 parts or "-",
                 fmt_s(median(last["stats"]["partition_seconds"])) if parts else "-",
+                f"{_us_per_row(last['stats']):.1f}"
+                if parts
+                else f"{1e6 * last['seconds'] / last['pool_rows']:.1f} (whole call)",
                 fmt_mib(peak["driver"]),
                 fmt_mib(peak["jvm"]) if name == "spark" else "-",
                 fmt_mib(peak["workers"]) if name != "local" else "-",
@@ -545,6 +553,7 @@ def run(quick: bool) -> dict:
                     "start-up (apart)",
                     "partitions",
                     "median s / partition",
+                    "µs / row / core",
                     "driver peak",
                     "JVM peak",
                     "workers peak",

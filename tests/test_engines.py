@@ -116,7 +116,7 @@ def spark_session():
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         # Small splits: files cut at row groups into several partitions.
-        .config("spark.sql.files.maxPartitionBytes", "3k")
+        .config("spark.sql.files.maxPartitionBytes", "4k")
         .config("spark.driver.memory", "512m")
         .getOrCreate()
     )
@@ -247,10 +247,13 @@ def test_an_infinite_value_on_a_worker_names_item_and_column(tmp_path, engine):
         assert queue.latest_generation(con, "q") is None  # nothing written
 
 
-def test_the_recipe_with_engine_dask_or_spark_writes_the_local_queue(parquet_project, engine):
+def test_the_recipe_with_engine_dask_or_spark_writes_the_local_queue(
+    parquet_project, engine, monkeypatch
+):
     if isinstance(engine, DaskEngine):
-        # No address: the engine starts a local cluster of worker processes, spawned while
-        # the host runs recipe.py as __main__.
+        # No address: the engine starts a local cluster of worker processes (one, to keep
+        # the test short), spawned while the host runs recipe.py as __main__.
+        monkeypatch.setattr("active_labeling.flow.engines.dask.os.cpu_count", lambda: 1)
         extra = {}
     else:
         extra = {}  # the module's session is active: the engine uses it

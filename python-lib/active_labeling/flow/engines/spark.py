@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from active_labeling import errors
 from active_labeling.errors import InputError
@@ -104,7 +105,7 @@ def _score_spark_partition(
             paths = batch.column("file_path")
             file_index = np.empty(batch.num_rows, dtype=np.int64)
             unique = paths.unique()
-            codes = pa.compute.index_in(paths, unique).to_numpy()
+            codes = pc.index_in(paths, unique).to_numpy()
             for code, uri in enumerate(unique.to_pylist()):
                 file_index[codes == code] = index_of[_local_path(uri)]
             rows = batch.column("row_index").to_numpy().astype(np.int64)
