@@ -46,7 +46,7 @@ def write_pool(n_rows: int, n_files: int, group_rows: int = 100_000) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = CACHE / f"pool-{n_rows}x{N_COLUMNS}-f32"
+    folder = CACHE / f"pool-{n_rows}x{N_COLUMNS}-f32-{n_files}files-g{group_rows}"
     if (folder / "COMPLETE").exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
@@ -295,7 +295,17 @@ def child_quality(spec: dict) -> dict:
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     )
     client = Client(cluster)
-    dask = DaskEngine(client=client, partition_rows=len(frame) // spec["partitions"] + 1)
+    dask = DaskEngine(client=client, partition_rows=len(frame) // spec["partitions"])
+    stats: dict = {}
+    select = dask.select
+
+    def recording(job):
+        selection = select(job)
+        stats.clear()
+        stats.update(selection.stats)
+        return selection
+
+    dask.select = recording
     results = []
     local_ids: dict[str, list[str]] = {}
 
@@ -328,6 +338,7 @@ def child_quality(spec: dict) -> dict:
             {
                 "strategy": strategy,
                 "engine": engine,
+                "partitions": stats.get("partitions") if engine == "dask" else None,
                 "candidates": candidates,
                 "seconds": seconds,
                 "overlap": overlap,
@@ -393,7 +404,8 @@ def run(quick: bool) -> dict:
 
     start = time.perf_counter()
     folder = write_pool(n_rows, n_files)
-    quality_folder = write_pool(quality_rows, 4, group_rows=10_000)
+    # One row group per file, one file per Dask partition: 8 partitions.
+    quality_folder = write_pool(quality_rows, 8, group_rows=quality_rows // 8)
     data_seconds = time.perf_counter() - start
     workdir = Path(tempfile.mkdtemp(dir=CACHE))
     notes = []
@@ -474,7 +486,8 @@ def run(quick: bool) -> dict:
         label = res["engine"]
         if res["engine"] == "dask":
             per = res["candidates"] or CANDIDATES_PER_QUEUE_ROW.get(res["strategy"], 0) * quality_q
-            label += f", 8 partitions, {per:,} candidates each" if per else ", 8 partitions"
+            label += f", {res['partitions']} partitions"
+            label += f", {per:,} candidates each" if per else ""
         quality_table.append(
             [
                 res["strategy"],
