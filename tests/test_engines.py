@@ -344,6 +344,7 @@ def test_partition_candidates_below_the_queue_size_are_refused(table_project, da
 
 
 def test_spark_without_java_says_what_to_install(table_project, monkeypatch, tmp_path):
+    pytest.importorskip("pyspark")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # no bin/java there
     assert "default-jre-headless" in java_problem()
     with pytest.raises(InputError, match="default-jre-headless"):
