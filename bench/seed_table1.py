@@ -584,6 +584,23 @@ def paired_difference(results: list[dict], kind: str, a: str, b: str, metric: st
     return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(diffs.size)), diffs.size
 
 
+def swapped_pairs(table: dict) -> list[str]:
+    """The pairs of strategies whose AUC order differs from the published one."""
+    lines = []
+    for kind in DATASETS:
+        ours = {s: table[kind, s]["auc"][0] for s in STRATEGIES}
+        pub = {s: published(kind, "auc", s)[0] for s in STRATEGIES}
+        for i, a in enumerate(STRATEGIES):
+            for b in STRATEGIES[i + 1 :]:
+                if (ours[a] - ours[b]) * (pub[a] - pub[b]) < 0:
+                    lines.append(
+                        f"- AUC order swapped on {kind}: {LABELS[a]} and {LABELS[b]}, "
+                        f"{ours[a]:.1f} and {ours[b]:.1f} here, {pub[a]:.1f} and {pub[b]:.1f} "
+                        "published."
+                    )
+    return lines
+
+
 def flagged(table: dict, metric: str, threshold: float) -> list[tuple[str, str, float]]:
     out = []
     for kind in DATASETS:
@@ -634,6 +651,8 @@ def write_doc(table: dict, results: list[dict], extras: dict, timing: dict, path
         "| task | AUC | NSR |",
         "|---|---|---|",
         *(f"| {k} | {rho[k, 'auc']:.2f} | {rho[k, 'nsr']:.2f} |" for k in DATASETS),
+        "",
+        *swapped_pairs(table),
         "",
         "## Differences of more than 2 AUC points",
         "",
