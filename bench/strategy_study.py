@@ -264,8 +264,13 @@ def write_doc(results: list[dict], seconds: float, loads: tuple, seeds: int) -> 
                 + f" | {counts['win']} / {counts['tie']} / {counts['loss']} |"
             )
         lines.append("")
-    lines += ["## Reading", "", "(see below)", ""]
-    text = "\n".join(lines)
+    # The reading of the results is written by hand below the tables; a rerun keeps it.
+    reading = ""
+    if DOC.is_file():
+        previous = DOC.read_text(encoding="utf-8")
+        if "\n## Reading\n" in previous:
+            reading = previous[previous.index("\n## Reading\n") + 1 :]
+    text = "\n".join(lines) + reading
     temporary = DOC.with_name(f".{DOC.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, DOC)
