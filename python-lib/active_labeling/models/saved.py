@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import skops.io
 from pydantic import ValidationError
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
@@ -38,6 +37,14 @@ from active_labeling.models.training import (
 
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
+
+def _skops_io():
+    """skops.io, imported when a model is saved or loaded: importing it costs seconds (it
+    walks every scikit-learn module), which every process of the project would pay."""
+    import skops.io
+
+    return skops.io
+
 
 TRUSTED_TYPES = frozenset(
     {
@@ -172,9 +179,9 @@ def save_model(models_dir: Path | str, name: str, trained: TrainedModel) -> Save
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=model_dir))
     try:
         with open(staging / MODEL_FILE, "wb") as file:
-            skops.io.dump(trained.pipeline, file)
+            _skops_io().dump(trained.pipeline, file)
             _flush_to_disk(file)
-        untrusted = skops.io.get_untrusted_types(file=staging / MODEL_FILE)
+        untrusted = _skops_io().get_untrusted_types(file=staging / MODEL_FILE)
         foreign_types = [t for t in untrusted if t not in TRUSTED_TYPES]
         if foreign_types:
             raise InputError(
@@ -338,7 +345,7 @@ def _read_pipeline(path: Path) -> Pipeline:
         raise InputError(f"{path}: missing; this version was not saved by save_model")
     found = _check_loadable_types(path)
     try:
-        pipeline = skops.io.load(path, trusted=found)
+        pipeline = _skops_io().load(path, trusted=found)
     # The file is untrusted input: whatever goes wrong while reading it, it is not a model
     # this project can use.
     except Exception as exc:
@@ -359,7 +366,7 @@ def _read_pipeline(path: Path) -> Pipeline:
 def _check_loadable_types(path: Path) -> list[str]:
     """The types skops must be told to trust for ``path``, all in :data:`TRUSTED_TYPES`."""
     try:
-        found = skops.io.get_untrusted_types(file=path)
+        found = _skops_io().get_untrusted_types(file=path)
     # A pickle, random bytes or a zip without a skops schema: each raises its own error.
     except Exception as exc:
         raise InputError(f"{path}: not a skops file ({type(exc).__name__}: {exc})") from None
