@@ -36,16 +36,19 @@ ROW_GROUP_ROWS = 40
 
 
 def _write_parquet_pool(folder: Path, seed: int = 0) -> list[Path]:
-    """Three files of few distinct rows (so scores tie), in row groups of 40 rows."""
+    """Three files of few distinct rows (so scores tie), in row groups of 40 rows.
+
+    The columns are float32, so the model's feature space is float32 too.
+    """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     paths = []
     for f, n in enumerate(FILE_ROWS):
         table = pa.table(
             {
-                "x1": rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], n),
+                "x1": rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], n).astype(np.float32),
                 "x2": rng.choice([0.0, 1.0], n).astype(np.float32),
-                "color": rng.choice(["red", "blue"], n),
+                "x3": rng.choice([0.0, 0.25, 2.0], n).astype(np.float32),
             }
         )
         paths.append(folder / f"part-{f}.parquet")

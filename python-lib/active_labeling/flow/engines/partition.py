@@ -3,7 +3,7 @@
 What runs here is the same whatever the engine: Dask hands a partition's batches read with
 pyarrow, Spark the batches of ``mapInArrow``. Each partition returns a small Arrow table of
 candidates (:data:`CANDIDATES`): global position, item id, score, and the row in the model's
-feature space when the driver needs it.
+feature space when the driver needs it (in its own dtype).
 
 The saved model travels as the bytes of its ``model.skops`` file and is loaded here with the
 same checks as ``load_model`` (skops' trusted types, then the estimator allowlist), once
@@ -45,14 +45,17 @@ CANDIDATES = pa.schema(
         ("position", pa.int64()),
         ("item_id", pa.string()),
         ("score", pa.float64()),
-        ("row", pa.binary()),  # float64 features in the model's feature space, or null
+        # The row in the model's feature space, as the bytes of its own dtype (``row_dtype``):
+        # the driver's second stage must see the very values the local engine sees.
+        ("row", pa.binary()),
+        ("row_dtype", pa.string()),
     ]
 )
 
 #: Spark's DDL for the same schema.
 CANDIDATES_DDL = (
     "partition int, partition_rows long, partition_seconds double, position long, "
-    "item_id string, score double, row binary"
+    "item_id string, score double, row binary, row_dtype string"
 )
 
 
@@ -288,7 +291,7 @@ def score_partition(
         X = scorer.to_input(features.to_pandas())
         part = _Kept(positions, file_index, rows_in_file, ids, None, None)
         if task.mode == "kcenter":
-            part.features = np.asarray(X, dtype=np.float64)
+            part.features = _rows(X, slice(None))
             whole.append(part)
             continue
         part.scores = np.asarray(scorer.score(X, positions), dtype=np.float64)
@@ -306,9 +309,10 @@ def score_partition(
     return _candidates_table(kept, pool, partition, n_unlabeled, seconds)
 
 
-def _rows(X, which: np.ndarray) -> np.ndarray:
-    rows = X.iloc[which] if hasattr(X, "iloc") else X[which]
-    return np.asarray(rows, dtype=np.float64)
+def _rows(X, which) -> np.ndarray:
+    """Rows of the feature-space input, in their own float dtype (float32 stays float32)."""
+    rows = np.asarray(X.iloc[which] if hasattr(X, "iloc") else X[which])
+    return rows if rows.dtype.kind == "f" else rows.astype(np.float64)
 
 
 def _kcenter_candidates(whole: _Kept, task: PartitionTask, scorer: _Scorer) -> _Kept:
@@ -341,10 +345,12 @@ def _candidates_table(
     n = kept.positions.shape[0]
     ids = kept.ids if kept.ids is not None else pool.item_ids(kept.file_index, kept.rows_in_file)
     if kept.features is not None:
-        features = np.ascontiguousarray(kept.features, dtype=np.float64)
+        features = np.ascontiguousarray(kept.features)
         rows = pa.array([row.tobytes() for row in features], pa.binary())
+        dtypes = pa.array([features.dtype.str] * n, pa.string())
     else:
         rows = pa.nulls(n, pa.binary())
+        dtypes = pa.nulls(n, pa.string())
     return pa.table(
         [
             pa.array(np.full(n, partition, dtype=np.int32)),
@@ -356,6 +362,7 @@ def _candidates_table(
             if kept.scores is not None
             else pa.nulls(n, pa.float64()),
             rows,
+            dtypes,
         ],
         schema=CANDIDATES,
     )

@@ -193,8 +193,10 @@ def _second_stage(job: QueryJob, plan: Plan, candidates: pa.Table, pool_rows: in
     # The sampler sees the candidates in global order, so its own tie-breaks (earlier row
     # first) are the local engine's.
     kept = kept[np.argsort(positions[kept], kind="stable")]
-    rows = candidates.column("row").take(pa.array(kept, pa.int64())).to_pylist()
-    X = np.frombuffer(b"".join(rows), dtype=np.float64).reshape(len(rows), -1)
+    taken = pa.array(kept, pa.int64())
+    rows = candidates.column("row").take(taken).to_pylist()
+    dtype = np.dtype(candidates.column("row_dtype").take(taken)[0].as_py())
+    X = np.frombuffer(b"".join(rows), dtype=dtype).reshape(len(rows), -1)
     chosen, chosen_scores = job.sampler.select_with_scores(X)
     chosen = kept[np.asarray(chosen, dtype=np.int64)]
     return Selection(ids.take(pa.array(chosen, pa.int64())).to_pylist(), chosen_scores, pool_rows)
