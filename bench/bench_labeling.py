@@ -588,7 +588,8 @@ def scaling(spec: dict) -> dict:
                 con.execute("CHECKPOINT")
             RewriteAllStore.seed(con, base_dir)  # the same labels, the baseline's way
             service = LabelingService(project, con)
-            service.next_items("warm", 1)  # the model, once
+            service.next_items("warm", 1)
+            service.hints.wait(120)  # the model loaded and the queue's hints computed
             ours = {"next": [], "label": []}
             cap = time.perf_counter() + spec["seconds_per_contender"]
             for i in range(reps):
