@@ -546,9 +546,9 @@ def run(quick: bool) -> dict:
         f"Writing the Parquet files took {data_seconds:.0f} s (once; cached in bench/.cache/); "
         f"the projects (registration in place, labels, training) {setup_seconds:.0f} s. "
         "Neither is measured.",
-        "The features are float32: the pipeline (median imputer, standard scaler, logistic "
-        "regression) takes them as they are; every engine reads the same bytes, so the "
-        "scores are the same.",
+        "The features are stored as float32 (half the bytes of float64); the model was "
+        "trained on them, and the query sampler reads them as float64 on every engine, so "
+        "a row's score does not depend on the batch it is scored in (docs/engines.md).",
         "The Parquet files sit in the page cache (the machine has more memory than the "
         "pool): reading them costs decoding, not disk.",
         "1-minute load average before each scale child and after the last: "
