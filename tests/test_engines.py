@@ -182,7 +182,9 @@ def test_iwkmeans_selects_the_local_rows(parquet_project, dask_client):
     assert ids == local_ids and len(set(ids)) == 8
 
 
-def test_a_table_pool_is_exported_scored_and_cleaned_up(table_project, engine):
+def test_a_table_pool_is_exported_scored_and_cleaned_up(table_project, dask_client):
+    """Dask only: the export is the same for both engines, and Spark jobs cost seconds."""
+    engine = DaskEngine(client=dask_client, partition_rows=60)
     local_ids, local_scores, _ = _query(table_project, LocalEngine(), strategy="margin")
     ids, scores, _ = _query(table_project, engine, strategy="margin")
     assert ids == local_ids
