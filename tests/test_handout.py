@@ -154,6 +154,7 @@ def test_random_actions_keep_memory_store_and_events_in_step(queued):
     rng = random.Random(7)
     con = queued.connect()
     service = LabelingService(queued, con, lease_minutes=10)
+    service.hints.wait(60)  # the test reads con directly: no hint thread beside it
     users = [f"u{i}" for i in range(5)]
     for _ in range(120):
         user = rng.choice(users)
@@ -188,6 +189,7 @@ def test_random_actions_keep_memory_store_and_events_in_step(queued):
     assert {k: v.annotator for k, v in service.index.leases.items()} == stored
     left = service.progress(users[0])["left_in_queue"]
     fresh = LabelingService(queued, con, lease_minutes=10)  # as after a restart
+    fresh.hints.wait(60)
     assert fresh.index.touched == service.index.touched
     assert fresh.progress(users[0])["left_in_queue"] == left
     con.close()

@@ -142,7 +142,9 @@ class LabelingService:
         self.index = self._load_index()
         self._generation: tuple | None = None
         self._generation_checked = -math.inf
-        self.hints = Hints(project.models_dir, con.cursor, self.relation)
+        # The hint thread opens its cursor under the lock: con.cursor() while con runs a query
+        # in another thread fails ("connection is busy").
+        self.hints = Hints(project.models_dir, self.cursor_for_command, self.relation)
         self.hints.warm(self.current_generation())
         if self.shown_columns:
             available = {
