@@ -7,7 +7,8 @@ With ``--only``, the other benchmarks' last saved results are reused, marked as 
 A full run writes ``docs/benchmarks.md``; a ``--quick`` run (small sizes, a smoke test)
 writes ``bench/results/benchmarks-quick.md`` unless ``--output`` says otherwise, so that
 the committed figures are always those of a full run. Each benchmark's raw result is kept
-as JSON in ``bench/results/`` (not committed).
+as JSON in ``bench/results/``; a full run's JSON is committed beside the report, so that
+``--only`` on a fresh checkout still has the other benchmarks' figures to reuse.
 """
 
 from __future__ import annotations
