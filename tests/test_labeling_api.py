@@ -183,9 +183,7 @@ def test_admin_sees_stats_events_and_exports(app, users, tmp_path):
     assert export.status_code == 200 and item in export.text
 
 
-def test_a_restart_keeps_leases_and_expired_leases_free_their_items(
-    project, users, monkeypatch
-):
+def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users, monkeypatch):
     first = create_app(project.root, lease_minutes=10)
     ann = login(first, "ann", users["ann"])
     held = ann.get("/api/items/next").json()["items"][0]["item_id"]

@@ -38,6 +38,7 @@ from active_labeling.models.training import (
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 
+
 def _skops_io():
     """skops.io, imported when a model is saved or loaded: importing it costs seconds (it
     walks every scikit-learn module), which every process of the project would pay."""
