@@ -13,6 +13,8 @@ from scipy.spatial.distance import cdist
 
 from active_labeling.errors import InputError
 from active_labeling.flow.monitoring import (
+    ADVICE_SCHEMA,
+    METRIC_SCHEMA,
     MonitoringParams,
     contradiction_sample,
     latest_advice,
@@ -299,3 +301,11 @@ def test_reading_an_empty_store(tmp_path):
         history = metric_history(con)
         assert history.empty and "details" in history.columns
         assert latest_advice(con) is None
+
+
+def test_the_appended_rows_have_the_store_tables_columns(tmp_path):
+    project, _ = make_blobs_project(tmp_path / "p", n=10)
+    with project.connect(read_only=True) as con:
+        for table, schema in (("metrics", METRIC_SCHEMA), ("stopping_advice", ADVICE_SCHEMA)):
+            columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+            assert columns == schema.names, table

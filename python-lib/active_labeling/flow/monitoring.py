@@ -74,9 +74,33 @@ METRICS = (
 #: would otherwise take up to scikit-learn's 1 GB working memory).
 DISTANCE_MEMORY_MB = 64
 
-_METRIC_COLUMNS = (
-    "dataset, metric, value, model_name, model_version, n_labels, computed_at, details"
+#: The rows appended to the store's ``metrics`` and ``stopping_advice`` tables (their columns,
+#: in the order of ``store.schema``; a test checks that the two agree).
+METRIC_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("n_labels", pa.int64()),
+        ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("details", pa.string()),
+    ]
 )
+ADVICE_SCHEMA = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("advice", pa.string()),
+        ("reasons", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("n_labels", pa.int64()),
+        ("computed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+_METRIC_COLUMNS = ", ".join(METRIC_SCHEMA.names)
+_ADVICE_COLUMNS = ", ".join(ADVICE_SCHEMA.names)
 
 
 class MonitoringParams(BaseModel):
@@ -549,35 +573,8 @@ def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params):
 
 def _append(con, rows: list[dict], advice_rows: list[dict]) -> None:
     """Append the metric and advice rows in one transaction."""
-    metric_table = pa.Table.from_pylist(
-        rows,
-        schema=pa.schema(
-            [
-                ("dataset", pa.string()),
-                ("metric", pa.string()),
-                ("value", pa.float64()),
-                ("model_name", pa.string()),
-                ("model_version", pa.string()),
-                ("n_labels", pa.int64()),
-                ("computed_at", pa.timestamp("us", tz="UTC")),
-                ("details", pa.string()),
-            ]
-        ),
-    )
-    advice_table = pa.Table.from_pylist(
-        advice_rows,
-        schema=pa.schema(
-            [
-                ("dataset", pa.string()),
-                ("advice", pa.string()),
-                ("reasons", pa.string()),
-                ("model_name", pa.string()),
-                ("model_version", pa.string()),
-                ("n_labels", pa.int64()),
-                ("computed_at", pa.timestamp("us", tz="UTC")),
-            ]
-        ),
-    )
+    metric_table = pa.Table.from_pylist(rows, schema=METRIC_SCHEMA)
+    advice_table = pa.Table.from_pylist(advice_rows, schema=ADVICE_SCHEMA)
     with transaction(con):
         # Registered inside the transaction: BEGIN completes any result left pending.
         con.register("_incoming_metrics", metric_table)
@@ -588,9 +585,8 @@ def _append(con, rows: list[dict], advice_rows: list[dict]) -> None:
                 f"SELECT {_METRIC_COLUMNS} FROM _incoming_metrics"
             )
             con.execute(
-                "INSERT INTO stopping_advice (dataset, advice, reasons, model_name, "
-                "model_version, n_labels, computed_at) SELECT dataset, advice, reasons, "
-                "model_name, model_version, n_labels, computed_at FROM _incoming_advice"
+                f"INSERT INTO stopping_advice ({_ADVICE_COLUMNS}) "
+                f"SELECT {_ADVICE_COLUMNS} FROM _incoming_advice"
             )
         finally:
             con.unregister("_incoming_metrics")
@@ -613,20 +609,20 @@ def export_monitoring(con, project: Project, name: str, table: str, dataset: str
 # --- reading the results (the dashboard, the CLI) -------------------------------------------
 
 
+def _where(**filters) -> tuple[str, list]:
+    """A WHERE clause matching every filter that is not None, and its parameters."""
+    given = {column: value for column, value in filters.items() if value is not None}
+    clause = " AND ".join(f"{column} = ?" for column in given)
+    return (f"WHERE {clause}" if clause else ""), list(given.values())
+
+
 def metric_history(con, model_name: str | None = None, *, dataset: str | None = None):
     """The metrics table in long form, oldest version first; ``details`` parsed to dicts.
 
     Columns: dataset, metric, value, model_name, model_version, n_labels, computed_at,
     details.
     """
-    where, args = [], []
-    if model_name is not None:
-        where.append("model_name = ?")
-        args.append(model_name)
-    if dataset is not None:
-        where.append("dataset = ?")
-        args.append(dataset)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    clause, args = _where(model_name=model_name, dataset=dataset)
     frame = con.execute(
         f"SELECT {_METRIC_COLUMNS} FROM metrics {clause} "
         "ORDER BY model_name, n_labels, TRY_CAST(model_version AS BIGINT), computed_at, metric",
@@ -638,25 +634,15 @@ def metric_history(con, model_name: str | None = None, *, dataset: str | None = 
 
 def latest_advice(con, model_name: str | None = None, *, dataset: str | None = None):
     """The newest stopping advice as a dict (reasons as a list), or None if there is none."""
-    where, args = [], []
-    if model_name is not None:
-        where.append("model_name = ?")
-        args.append(model_name)
-    if dataset is not None:
-        where.append("dataset = ?")
-        args.append(dataset)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    clause, args = _where(model_name=model_name, dataset=dataset)
     row = con.execute(
-        "SELECT dataset, advice, reasons, model_name, model_version, n_labels, computed_at "
-        f"FROM stopping_advice {clause} "
+        f"SELECT {_ADVICE_COLUMNS} FROM stopping_advice {clause} "
         "ORDER BY computed_at DESC, n_labels DESC, TRY_CAST(model_version AS BIGINT) DESC "
         "LIMIT 1",
         args,
     ).fetchone()
     if row is None:
         return None
-    keys = ("dataset", "advice", "reasons", "model_name", "model_version", "n_labels")
-    advice = dict(zip(keys, row[:6], strict=True))
+    advice = dict(zip(ADVICE_SCHEMA.names, row, strict=True))
     advice["reasons"] = json.loads(advice["reasons"])
-    advice["computed_at"] = row[6]
     return advice
