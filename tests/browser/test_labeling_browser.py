@@ -36,6 +36,8 @@ expect = sync_api.expect
 expect.set_options(timeout=15_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: The login page, with or without the ``next`` page to return to.
+LOGIN_URL = re.compile(r"/login\.html(\?next=[^&]*)?$")
 if not CHROMIUM.exists():
     pytest.skip(
         f"no system Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True
@@ -189,7 +191,7 @@ def test_keyboard_labeling_back_relabel_and_reload(tmp_path, browser, labeling_s
 
     # Logged out, the app sends us to the login form, whose first field has the focus.
     page.goto(server.url + "/")
-    page.wait_for_url("**/login.html")
+    page.wait_for_url(LOGIN_URL)
     expect(page.locator("#username")).to_be_focused()
     page.keyboard.type("ann")
     page.keyboard.press("Tab")
@@ -279,7 +281,7 @@ def test_multi_label_items_by_keyboard(tmp_path, browser, labeling_server):
     page.set_default_timeout(15_000)
     card = page.locator("#item")
     page.goto(server.url + "/")
-    page.wait_for_url("**/login.html")
+    page.wait_for_url(LOGIN_URL)
     page.locator("#username").fill("ann")
     page.locator("#password").fill(password)
     page.keyboard.press("Enter")
@@ -343,7 +345,7 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
         lambda m: problems.append(m.text) if "Refused to" in m.text or "Security" in m.text else 0,
     )
     page.goto(server.url + "/")
-    page.wait_for_url("**/login.html")
+    page.wait_for_url(LOGIN_URL)
     page.locator("#username").fill("rita")
     page.locator("#password").fill(password)
     page.keyboard.press("Enter")

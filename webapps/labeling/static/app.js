@@ -13,10 +13,9 @@
   // The class keys: 1..9 then letters, leaving out the letters that are commands.
   const KEY_POOL = "123456789abcdefgijklmnopqrtuvwxy".split("");
 
-  const $ = (id) => document.getElementById(id);
+  const $ = window.AL.$;
 
   const state = {
-    csrf: "",
     project: null,
     classes: [],
     multi: false, // multi-label project: class keys toggle, Enter saves
@@ -36,97 +35,11 @@
     retryTimer: 0,
   };
 
-  // ---------------------------------------------------------------- the API
+  // ---------------------------------------------------------------- the API (common.js)
 
-  class ApiError extends Error {
-    constructor(status, detail, code) {
-      super(detail);
-      this.status = status;
-      this.detail = detail;
-      this.code = code || "";
-    }
-  }
-
-  let leaving = false;
-  function goToLogin() {
-    if (leaving) return;
-    leaving = true;
-    // Relative: the pages live side by side, wherever the server mounts them.
-    window.location.assign("login.html");
-  }
-
-  function describeError(data, response) {
-    const detail = data && data.detail;
-    if (typeof detail === "string" && detail) return detail;
-    if (Array.isArray(detail)) {
-      return detail.map((d) => (d && typeof d.msg === "string" ? d.msg : JSON.stringify(d))).join("; ");
-    }
-    if (data && typeof data.error === "string" && data.error) return data.error;
-    return `The server answered ${response.status} ${response.statusText}`.trim();
-  }
-
-  async function api(method, path, body) {
-    const headers = { Accept: "application/json" };
-    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
-    if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch {
-      throw new ApiError(0, "The server cannot be reached: check the connection, then try again.", "network");
-    }
-    const text = await response.text();
-    let data = null;
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        data = null;
-      }
-    }
-    if (response.status === 401) {
-      goToLogin();
-      throw new ApiError(401, describeError(data, response), "unauthorized");
-    }
-    if (!response.ok) throw new ApiError(response.status, describeError(data, response), data && data.error);
-    return data;
-  }
+  const { api, ApiError, showMessage, report, dismissMessages } = window.AL;
 
   const itemPath = (id, action) => `/api/items/${encodeURIComponent(id)}${action ? "/" + action : ""}`;
-
-  // ---------------------------------------------------------------- messages
-
-  function showMessage(text, kind = "error") {
-    const box = $("messages");
-    const message = document.createElement("div");
-    message.className = `message ${kind}`;
-    const body = document.createElement("span");
-    body.className = "message-text";
-    body.textContent = text;
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "message-close";
-    close.setAttribute("aria-label", "Dismiss this message");
-    close.textContent = "×";
-    close.addEventListener("click", () => message.remove());
-    message.append(body, close);
-    box.append(message);
-    while (box.children.length > 3) box.firstElementChild.remove();
-    if (kind !== "error") setTimeout(() => message.remove(), 6000);
-  }
-
-  function report(error) {
-    if (error instanceof ApiError && error.status === 401) return; // on our way to the login page
-    showMessage(error instanceof ApiError ? error.detail : String(error));
-  }
-
-  function dismissMessages() {
-    $("messages").replaceChildren();
-  }
 
   // ---------------------------------------------------------------- small helpers
 
@@ -855,18 +768,6 @@
 
   // ---------------------------------------------------------------- start
 
-  async function logout() {
-    try {
-      await api("POST", "/api/logout");
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 401) {
-        report(error);
-        return;
-      }
-    }
-    goToLogin();
-  }
-
   function wireButtons() {
     $("btn-back").addEventListener("click", goBack);
     $("btn-skip").addEventListener("click", skip);
@@ -878,7 +779,7 @@
       render();
       refill();
     });
-    $("logout").addEventListener("click", logout);
+    $("logout").addEventListener("click", window.AL.logout);
     document.addEventListener("keydown", onKey);
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") refreshSide();
@@ -895,7 +796,7 @@
       report(error);
       return;
     }
-    state.csrf = session.csrf_token || "";
+    window.AL.setCsrf(session.csrf_token);
     state.project = session.project || {};
     state.multi = state.project.multi_label === true;
     const name = state.project.name ? String(state.project.name) : "Labeling";

@@ -1,5 +1,6 @@
-// What the admin and dashboard pages share: the API call, messages, formatting, the
-// session check and logout. Every value from the store is set with textContent.
+// What the pages share: the API call, messages, formatting, and for the admin and
+// dashboard pages the session check and logout. Every value from the store is set with
+// textContent.
 "use strict";
 
 window.AL = (() => {
@@ -7,40 +8,70 @@ window.AL = (() => {
   let csrf = "";
 
   class ApiError extends Error {
-    constructor(status, detail) {
+    constructor(status, detail, code) {
       super(detail);
       this.status = status;
       this.detail = detail;
+      this.code = code || "";
     }
   }
 
-  async function api(method, path) {
+  // The session's CSRF token, sent with every call that changes something.
+  function setCsrf(token) {
+    csrf = token || "";
+  }
+
+  let leaving = false;
+  function goToLogin() {
+    if (leaving) return;
+    leaving = true;
+    // Relative: the pages live side by side, wherever the server mounts them.
+    window.location.assign("login.html?next=" + encodeURIComponent(window.location.pathname));
+  }
+
+  function describeError(data, response) {
+    const detail = data && data.detail;
+    if (typeof detail === "string" && detail) return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => (d && typeof d.msg === "string" ? d.msg : JSON.stringify(d))).join("; ");
+    }
+    if (data && typeof data.error === "string" && data.error) return data.error;
+    return `The server answered ${response.status} ${response.statusText}`.trim();
+  }
+
+  // One call to the API: JSON in and out; errors become ApiError with the server's detail.
+  async function api(method, path, body) {
     const headers = { Accept: "application/json" };
+    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
     if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
     let response;
     try {
-      response = await fetch(path, { method, headers, credentials: "same-origin", cache: "no-store" });
+      response = await fetch(path, init);
     } catch {
-      throw new ApiError(0, "The server cannot be reached: check the connection, then try again.");
+      throw new ApiError(0, "The server cannot be reached: check the connection, then try again.", "network");
     }
     const text = await response.text();
     let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
     }
     if (response.status === 401) {
-      window.location.assign("login.html?next=" + encodeURIComponent(window.location.pathname));
-      throw new ApiError(401, "Please log in.");
+      goToLogin();
+      throw new ApiError(401, describeError(data, response), "unauthorized");
     }
-    if (!response.ok) {
-      const detail = data && typeof data.detail === "string" ? data.detail : `The server answered ${response.status}.`;
-      throw new ApiError(response.status, detail);
-    }
+    if (!response.ok) throw new ApiError(response.status, describeError(data, response), data && data.error);
     return data;
   }
 
+  // A message above the page; errors stay until dismissed, the others fade after 6 s.
   function showMessage(text, kind = "error") {
     const box = $("messages");
     const message = document.createElement("div");
@@ -57,11 +88,16 @@ window.AL = (() => {
     message.append(body, close);
     box.append(message);
     while (box.children.length > 3) box.firstElementChild.remove();
+    if (kind !== "error") setTimeout(() => message.remove(), 6000);
   }
 
   function report(error) {
-    if (error instanceof ApiError && error.status === 401) return;
+    if (error instanceof ApiError && error.status === 401) return; // on our way to the login page
     showMessage(error instanceof ApiError ? error.detail : String(error));
+  }
+
+  function dismissMessages() {
+    $("messages").replaceChildren();
   }
 
   function formatTime(iso) {
@@ -104,7 +140,7 @@ window.AL = (() => {
       report(error);
       return null;
     }
-    csrf = session.csrf_token || "";
+    setCsrf(session.csrf_token);
     const project = session.project || {};
     if (project.name) {
       $("project-name").textContent = String(project.name);
@@ -118,5 +154,18 @@ window.AL = (() => {
     return session;
   }
 
-  return { $, api, ApiError, showMessage, report, formatTime, formatCount, cell, startStaffPage };
+  return {
+    $,
+    api,
+    ApiError,
+    setCsrf,
+    showMessage,
+    report,
+    dismissMessages,
+    formatTime,
+    formatCount,
+    cell,
+    logout,
+    startStaffPage,
+  };
 })();
