@@ -201,6 +201,9 @@ def write_doc(results: list[dict], seconds: float, loads: tuple, seeds: int) -> 
         "  at 5%, in the direction of the mean difference; otherwise a tie.",
         "- Strategy parameters are the library's defaults (`committee`: its default members,",
         "  `wkmeans`/`iwkmeans`: beta = 10, and so on).",
+        "- Distance strategies (k-center, the k-means family, BADGE, TypiClust) measure",
+        "  distances in the model's feature space, after its standardization (fitted on the",
+        "  labeled rows), as the query-sampler recipe does (`model.strategy_features`).",
         "",
         f"Run time: {seconds / 60:.1f} minutes on 2 cores (load average "
         f"{loads[0]:.1f} at the start and {loads[1]:.1f} at the end, 1 minute, "

@@ -289,3 +289,59 @@ def test_the_cli_runs_resumes_and_replays(tmp_path, capsys):
     assert "accuracy: 15 of 15 values equal to the log" in capsys.readouterr().out
     assert main(["experiment", "resume", str(tmp_path / "nothing")]) == 1
     assert "is not an experiment folder" in capsys.readouterr().err
+
+
+WINE_KCENTER = """
+data = { sklearn = "wine" }
+model = { name = "logistic_regression", standardize = true, strategy_features = "SPACE" }
+strategies = ["kcenter"]
+initial = { size = 6, method = "stratified" }
+batch_size = 4
+n_rounds = 2
+seeds = 1
+monitoring = { enabled = false }
+"""
+
+
+def _kcenter_batch_by_hand(experiment: ExperimentDir, scale: bool) -> list[int]:
+    """Iteration 1 of seed 0, recomputed: k-center from the initial labels, on the features
+    standardized as the model's pipeline does (fitted on the labeled rows) or as loaded."""
+    from sklearn.preprocessing import StandardScaler
+
+    from active_labeling.samplers import KCenterGreedySampler
+
+    data = experiment.data()
+    plan = plan_seed(experiment.config, data, 0, None)
+    X = data.X
+    if scale:
+        X = StandardScaler().fit(X[plan.initial]).transform(X)
+    unlabeled = np.setdiff1d(plan.pool, plan.initial)
+    picks = KCenterGreedySampler(batch_size=4).fit(X[plan.initial]).select_samples(X[unlabeled])
+    return unlabeled[picks].tolist()
+
+
+def test_distance_strategies_measure_in_the_model_feature_space_unless_told(tmp_path):
+    # Wine mixes scales (proline ~1,000, hue ~1): where distances are measured decides the batch.
+    batches = {}
+    for space in ("model", "input"):
+        out = fresh_run(tmp_path, space, WINE_KCENTER.replace("SPACE", space), n_jobs=1)
+        experiment = ExperimentDir(out)
+        assert experiment.config.model.strategy_features == space
+        selected = pd.read_csv(out / "runs" / "kcenter" / "seed-0" / "selected.csv")
+        batches[space] = selected.loc[selected["iteration"] == 1, "position"].tolist()
+        assert batches[space] == _kcenter_batch_by_hand(experiment, scale=space == "model")
+    assert batches["model"] != batches["input"]
+
+
+def test_an_experiment_of_format_1_keeps_the_features_as_loaded(tmp_path, reference):
+    import json
+
+    old = tmp_path / "old"
+    shutil.copytree(reference, old)
+    meta = json.loads((old / "experiment.json").read_text())
+    (old / "experiment.json").write_text(json.dumps(dict(meta, format=1)))
+    config = (old / "config.toml").read_text()
+    assert 'strategy_features = "model"' in config
+    (old / "config.toml").write_text(config.replace('strategy_features = "model"\n', ""))
+    assert ExperimentDir(old).config.model.strategy_features == "input"
+    assert ExperimentDir(reference).config.model.strategy_features == "model"

@@ -43,7 +43,8 @@ from active_labeling.errors import ActiveLabelingError, InputError
 from active_labeling.experiment.config import ExperimentConfig, parse_config
 from active_labeling.experiment.data import ExperimentData, file_digest, read_snapshot
 
-FORMAT = 1
+#: 2: distance strategies see the model's feature space (``model.strategy_features``).
+FORMAT = 2
 CONFIG_FILE = "config.toml"
 META_FILE = "experiment.json"
 DATA_FILE = "data.parquet"
@@ -124,15 +125,19 @@ class ExperimentDir:
                 f"{self.root} is not an experiment folder (no {CONFIG_FILE} and {META_FILE}); "
                 "start one with `active-labeling experiment run CONFIG --out DIR`"
             )
-        self.config: ExperimentConfig = parse_config(
-            config_path.read_text(encoding="utf-8"), source=str(config_path)
-        )
+        text = config_path.read_text(encoding="utf-8")
+        self.config: ExperimentConfig = parse_config(text, source=str(config_path))
         try:
             self.meta: dict = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{meta_path}: not valid JSON: {exc}") from None
-        if self.meta.get("format") != FORMAT:
+        if self.meta.get("format") not in (1, FORMAT):
             raise InputError(f"{meta_path}: unknown format {self.meta.get('format')!r}")
+        if self.meta["format"] == 1 and "strategy_features" not in text:
+            # Format 1 gave distance strategies the features as loaded; keep that, so a
+            # resume or a replay of an older experiment goes on as it started.
+            model = self.config.model.model_copy(update={"strategy_features": "input"})
+            self.config = self.config.model_copy(update={"model": model})
         self._data: ExperimentData | None = None
 
     @classmethod

@@ -186,11 +186,18 @@ class ModelSpec(_Strict):
     ``name`` is one of ``active_labeling.models.training.CLASSIFIERS``; ``params`` override
     its constructor parameters; ``standardize`` puts a ``StandardScaler`` before it. Every
     ``random_state`` is set by the harness, from the seed and the iteration.
+
+    ``strategy_features`` says where the distance strategies (k-center, the k-means family,
+    BADGE, TypiClust) measure distances: ``model`` (the default), in the model's feature
+    space, after its preprocessing, with its final estimator as the classifier, as the
+    query-sampler recipe does; ``input``, on the features as loaded. They differ only when
+    the model has preprocessing (``standardize``).
     """
 
     name: str = "logistic_regression"
     params: dict[str, Any] = Field(default_factory=dict)
     standardize: bool = False
+    strategy_features: Literal["model", "input"] = "model"
 
     @field_validator("name")
     @classmethod

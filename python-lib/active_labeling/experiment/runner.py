@@ -267,7 +267,12 @@ class _Run:
 
     def select(self, iteration: int, labeled: np.ndarray, model) -> np.ndarray:
         """The batch of ``iteration``: positions of unlabeled pool rows, in pick order."""
-        from active_labeling.samplers.registry import STRATEGIES, make_sampler, needs_classifier
+        from active_labeling.samplers.registry import (
+            STRATEGIES,
+            make_sampler,
+            needs_classifier,
+            strategy_view,
+        )
 
         batch_size = self.config.batch_sizes[iteration - 1]
         seed = streams.int_seed(
@@ -280,7 +285,10 @@ class _Run:
             )
         )
         name, params = self.spec.name, dict(self.spec.params)
+        X = self.X
         if name in STRATEGIES:
+            if self.config.model.strategy_features == "model":
+                model, X = strategy_view(name, model, X)
             sampler = make_sampler(
                 name,
                 classifier=model if needs_classifier(name) else None,
@@ -296,12 +304,12 @@ class _Run:
             if "oracle" in accepted:
                 params["oracle"] = self.oracle()
             sampler = cls(model, batch_size, prefit=True, **params)
-        sampler.fit(self.X[labeled], self.plan.revealed[labeled])
+        sampler.fit(X[labeled], self.plan.revealed[labeled])
         unlabeled = np.setdiff1d(self.plan.pool, labeled, assume_unique=True)
         if getattr(sampler, "requires_true_labels", False):
-            picks = sampler.select_samples(self.X[unlabeled], self.y_true[unlabeled])
+            picks = sampler.select_samples(X[unlabeled], self.y_true[unlabeled])
         else:
-            picks = sampler.select_samples(self.X[unlabeled])
+            picks = sampler.select_samples(X[unlabeled])
         picks = np.asarray(picks, dtype=np.intp)
         if picks.shape[0] != batch_size or np.unique(picks).shape[0] != batch_size:
             raise InputError(

@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score
 from active_labeling.errors import InputError
 from active_labeling.samplers._validation import as_generator, seed_estimator, seed_from
 from active_labeling.samplers.base import take_rows
-from active_labeling.samplers.registry import make_sampler, needs_classifier
+from active_labeling.samplers.registry import make_sampler, needs_classifier, strategy_view
 
 
 @dataclass
@@ -76,7 +76,9 @@ def simulate_loop(
     strategy : str
         A name of ``active_labeling.samplers.registry.STRATEGIES``.
     model : classifier
-        Unfitted template; a clone is fitted on the labeled rows at every round.
+        Unfitted template; a clone is fitted on the labeled rows at every round. When it
+        is a pipeline, the distance strategies see the rows through its preprocessing
+        (``samplers.registry.strategy_view``), as in a project.
     X_pool, y_pool : arrays
         The rows the strategy may query, with the labels the oracle reveals.
     X_test, y_test : arrays
@@ -122,16 +124,17 @@ def simulate_loop(
         curve.accuracy.append(float(accuracy_score(y_test, fitted.predict(X_test))))
         if round_ == n_rounds:
             break
+        classifier, X_seen = strategy_view(strategy, fitted, X_pool)
         sampler = make_sampler(
             strategy,
-            classifier=fitted if needs_classifier(strategy) else None,
+            classifier=classifier if needs_classifier(strategy) else None,
             batch_size=batch_size,
             random_state=seed_from(rng),
             **(strategy_params or {}),
         )
-        sampler.fit(take_rows(X_pool, rows), y_pool[rows])
+        sampler.fit(take_rows(X_seen, rows), y_pool[rows])
         unlabeled = np.flatnonzero(~labeled)
-        picked = unlabeled[sampler.select_samples(take_rows(X_pool, unlabeled))]
+        picked = unlabeled[sampler.select_samples(take_rows(X_seen, unlabeled))]
         labeled[picked] = True
         curve.selected.append(picked)
     return curve

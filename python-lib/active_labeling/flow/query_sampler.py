@@ -21,19 +21,18 @@ from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import load_model
-from active_labeling.samplers.registry import STRATEGIES, make_sampler, needs_classifier
+from active_labeling.samplers.registry import (
+    DISTANCE_STRATEGIES,
+    STRATEGIES,
+    make_sampler,
+    needs_classifier,
+)
 from active_labeling.store.datasets import dataset_schema
 from active_labeling.store.labels import labeled_item_ids
 from active_labeling.store.queue import QueueGeneration, export_generation, write_generation
 
 StrategyName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
 EngineName = Literal[ENGINES]  # type: ignore[valid-type]
-
-#: Strategies that measure distances between rows: they work in the model's feature space
-#: (after its preprocessing), with the model's final estimator as the classifier.
-FEATURE_SPACE_STRATEGIES = frozenset(
-    {"kmeans", "minibatch_kmeans", "kcenter", "wkmeans", "iwkmeans", "badge", "typiclust"}
-)
 
 
 class QuerySamplerParams(BaseModel):
@@ -93,7 +92,7 @@ def query_sampler(
     columns = list(saved.meta.feature_columns)
     saved.check_pool_columns(name for name, _ in dataset_schema(con, dataset))
     pipeline = saved.pipeline
-    feature_space = params.strategy in FEATURE_SPACE_STRATEGIES
+    feature_space = params.strategy in DISTANCE_STRATEGIES
     classifier = pipeline[-1] if feature_space else pipeline
     sampler = make_sampler(
         params.strategy,

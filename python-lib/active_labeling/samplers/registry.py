@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 from sklearn.base import clone
 
 from active_labeling.errors import InputError
@@ -43,6 +44,44 @@ STRATEGIES: dict[str, type[BaseSampler]] = {
     "badge": BADGESampler,
     "typiclust": TypiClustSampler,
 }
+
+#: Strategies that measure distances between rows. Distances depend on the scale of each
+#: feature, so the query-sampler recipe and the experiment harness give these strategies the
+#: rows in the model's own feature space (the output of its preprocessing) and the model's
+#: final estimator as the classifier.
+DISTANCE_STRATEGIES = frozenset(
+    {"kmeans", "minibatch_kmeans", "kcenter", "wkmeans", "iwkmeans", "badge", "typiclust"}
+)
+
+
+def strategy_view(strategy: str, model, X):
+    """``(classifier, rows)`` as ``strategy`` should see them, given a fitted ``model``.
+
+    A distance strategy given a fitted pipeline gets the pipeline's final estimator and
+    ``X`` passed through the steps before it (dense float64), so that it measures distances
+    where the model does; any other strategy, or a bare estimator, gets both as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X = np.array([[0.0, 100.0], [1.0, 300.0], [2.0, 500.0]])
+    >>> model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, [0, 0, 1])
+    >>> clf, rows = strategy_view("kcenter", model, X)
+    >>> type(clf).__name__, rows[:, 1].round(2).tolist()
+    ('LogisticRegression', [-1.22, 0.0, 1.22])
+    >>> strategy_view("margin", model, X)[1] is X
+    True
+    """
+    from sklearn.pipeline import Pipeline
+
+    if strategy not in DISTANCE_STRATEGIES or not isinstance(model, Pipeline) or len(model) < 2:
+        return model, X
+    rows = model[:-1].transform(X)
+    rows = rows.toarray() if hasattr(rows, "toarray") else rows
+    return model[-1], np.asarray(rows, dtype=np.float64)
 
 
 def needs_classifier(strategy: str) -> bool:
