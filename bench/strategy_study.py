@@ -207,7 +207,8 @@ def write_doc(results: list[dict], seconds: float, loads: tuple, seeds: int) -> 
         "",
         f"Run time: {seconds / 60:.1f} minutes on 2 cores (load average "
         f"{loads[0]:.1f} at the start and {loads[1]:.1f} at the end, 1 minute, "
-        "`os.getloadavg()`; the machine was shared).",
+        f"`os.getloadavg()`). {len(strategies)} strategies x {len(results)} data sets x "
+        f"{seeds} seeds = {len(strategies) * len(results) * seeds:,} runs.",
         "",
         "## Data sets",
         "",
