@@ -174,6 +174,47 @@ def ready(tmp_path):
     return project, oracle
 
 
+def test_setup_after_the_readme_recipes_takes_their_model_and_queue(tmp_path, capsys):
+    # The README declares 'train' and 'query' by hand (model 'classifier', queue 'to-label')
+    # before `scenario setup`: the monitor recipe must read that model, not a 'model'.
+    project, oracle = make_blobs_project(tmp_path / "p", n=120)
+    with project.connect() as con:
+        label(con, oracle, list(oracle)[:20])
+    root = str(project.root)
+    for args in (
+        [
+            "train-model",
+            "train",
+            "--input",
+            "dataset=pool",
+            "--input",
+            "labels=labels",
+            "--output",
+            "model=classifier",
+        ],
+        [
+            "query-sampler",
+            "query",
+            "--input",
+            "pool=pool",
+            "--input",
+            "model=classifier",
+            "--output",
+            "queue=to-label",
+            "--param",
+            "queue_size=10",
+        ],
+    ):
+        assert main(["recipe", "add", root, *args]) == 0
+    assert main(["scenario", "setup", root]) == 0
+    assert "declared recipe(s) monitor" in capsys.readouterr().out
+    monitor = Project.open(project.root).config.recipes["monitor"]
+    assert monitor.inputs["model"] == ["classifier"]
+    assert main(["scenario", "run", root, "loop"]) == 0
+    with project.connect(read_only=True) as con:
+        assert latest_advice(con, "classifier") is not None
+
+
 def _add_scenario(project: Project, name: str, steps: list[dict], **trigger) -> None:
     project.config.scenarios[name] = ScenarioEntry(
         trigger=TriggerEntry(**(trigger or {"type": "manual"})),

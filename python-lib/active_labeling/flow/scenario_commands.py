@@ -188,8 +188,14 @@ def register(commands) -> None:
     setup.add_argument("project")
     setup.add_argument("--dataset", help="the dataset to label (default: the only one)")
     setup.add_argument("--holdout", help="a labeled dataset for holdout accuracy")
-    setup.add_argument("--model", default="model", help="the saved model's name")
-    setup.add_argument("--queue", default="queue", help="the queue's name")
+    setup.add_argument(
+        "--model",
+        help="the saved model's name (default: what a declared 'train' recipe writes, else model)",
+    )
+    setup.add_argument(
+        "--queue",
+        help="the queue's name (default: what a declared 'query' recipe writes, else queue)",
+    )
 
     monitor = command(
         commands, "monitor", cmd_monitor, "the monitoring metrics per model version, and advice"

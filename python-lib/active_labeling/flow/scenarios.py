@@ -487,8 +487,8 @@ def declare_default_recipes(
     dataset: str,
     *,
     holdout: str | None = None,
-    model: str = "model",
-    queue: str = "queue",
+    model: str | None = None,
+    queue: str | None = None,
 ) -> list[str]:
     """Declare the recipes the default scenario runs, those not declared yet.
 
@@ -496,12 +496,17 @@ def declare_default_recipes(
     ``model`` -> ``queue``) and ``monitor`` (monitoring: dataset, labels, ``model`` and
     ``holdout`` if given -> ``metrics`` and ``advice``). Gives the project the default
     scenario too when it has none. Returns the names declared.
+
+    ``model`` and ``queue`` default to what the ``train`` and ``query`` recipes already
+    declared write, if they exist, else to ``model`` and ``queue``.
     """
     from active_labeling.flow.recipes import add_recipe
 
     project.dataset(dataset)
     if holdout is not None:
         project.dataset(holdout)
+    model = model or _declared_output(project, "train-model", "model") or "model"
+    queue = queue or _declared_output(project, "query-sampler", "queue") or "queue"
     declared = []
     recipes = {
         "train-model": dict(
@@ -530,6 +535,15 @@ def declare_default_recipes(
         project.config.scenarios.update(default_scenarios())
         project.save()
     return declared
+
+
+def _declared_output(project: Project, recipe_type: str, role: str) -> str | None:
+    """What the default recipe of ``recipe_type`` writes as ``role``, if it is declared."""
+    entry = project.config.recipes.get(DEFAULT_RECIPES[recipe_type])
+    if entry is None or entry.type != recipe_type:
+        return None
+    names = entry.outputs.get(role) or []
+    return names[0] if names else None
 
 
 __all__ = [
