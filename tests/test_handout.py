@@ -192,7 +192,8 @@ def test_random_actions_keep_memory_store_and_events_in_step(queued):
     fresh.hints.wait(60)
     assert fresh.index.touched == service.index.touched
     assert fresh.progress(users[0])["left_in_queue"] == left
-    con.close()
+    fresh.hints.close()
+    service.close()
 
 
 def test_a_new_queue_generation_is_taken_up_without_a_restart(queued):
@@ -207,7 +208,7 @@ def test_a_new_queue_generation_is_taken_up_without_a_restart(queued):
     assert fresh["item_id"] not in {i["item_id"] for i in kept}  # ann's leases still hold
     again = service.next_items("ann", 2, hint=False).items
     assert [i["item_id"] for i in again] == [i["item_id"] for i in kept]
-    con.close()
+    service.close()
 
 
 def test_undo_walks_back_through_relabels(queued):
@@ -224,7 +225,7 @@ def test_undo_walks_back_through_relabels(queued):
     assert shown["current_label"] is None and item not in service.index.touched
     assert service.next_items("ann", 1, hint=False).items[0]["item_id"] == item  # leased back
     assert _item_state(con) == _latest_events(con)
-    con.close()
+    service.close()
 
 
 def test_overlap_items_go_to_a_second_labeler_never_the_first(queued):
@@ -256,7 +257,8 @@ def test_overlap_items_go_to_a_second_labeler_never_the_first(queued):
     assert sorted(i["item_id"] for i in again) == sorted(waiting)
     carls = restarted.next_items("carl", 3, hint=False).items  # all held by bob: new items
     assert not {i["item_id"] for i in carls} & set(waiting)
-    con.close()
+    restarted.hints.close()
+    service.close()
 
 
 def test_a_server_started_before_any_queue_serves_the_first_one_written(tmp_path):
@@ -272,7 +274,7 @@ def test_a_server_started_before_any_queue_serves_the_first_one_written(tmp_path
     handout = service.next_items("bob", 1, hint=False)
     assert not handout.queue_exhausted and handout.items[0]["rank"] == 1
     assert service.queue == "queue"
-    con.close()
+    service.close()
 
 
 def test_a_handout_across_the_end_of_the_queue_gives_each_item_once(tmp_path):
@@ -293,4 +295,4 @@ def test_a_handout_across_the_end_of_the_queue_gives_each_item_once(tmp_path):
         34,
         35,
     ]
-    con.close()
+    service.close()

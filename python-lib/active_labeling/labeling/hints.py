@@ -55,6 +55,8 @@ class Hints:
         self._ready = threading.Event()
         self._loaded = threading.Event()
         self._cache: dict[str, dict] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def warm(self, generation) -> None:
         """Start loading the model of ``generation`` (id, model name, version) if it is new."""
@@ -62,15 +64,28 @@ class Hints:
             return
         key = (generation[1], generation[2])
         with self._lock:
-            if key == self._key:
+            if key == self._key or self._stop.is_set():
                 return
             self._key, self._model, self._cache = key, None, {}
             self._ready, self._loaded = threading.Event(), threading.Event()
             events = (self._loaded, self._ready)
-        thread = threading.Thread(
-            target=self._load, args=(key, generation[0], *events), name="hints", daemon=True
-        )
-        thread.start()
+            thread = threading.Thread(
+                target=self._load, args=(key, generation[0], *events), name="hints", daemon=True
+            )
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop computing hints and wait for the background threads to leave the store.
+
+        Call before closing the connection their cursors come from: DuckDB refuses to close
+        a connection while one of its cursors runs a query.
+        """
+        with self._lock:
+            self._stop.set()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the current model is loaded (and its queue predicted); for tests."""
@@ -98,9 +113,13 @@ class Hints:
             ready.set()
 
     def _precompute(self, saved, key, generation_id: int) -> None:
+        if self._stop.is_set():
+            return
         con = self.cursor()
         try:
             for offset in range(0, self.precompute, _BATCH):
+                if self._stop.is_set():
+                    return
                 frame = con.execute(
                     f"SELECT d.* FROM queue q JOIN {self.relation} d ON d.item_id = q.item_id "
                     "WHERE q.generation_id = ? AND q.rank > ? AND q.rank <= ? ORDER BY q.rank",

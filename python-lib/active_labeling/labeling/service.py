@@ -253,7 +253,10 @@ class LabelingService:
             self._generation_checked = -math.inf
 
     def close(self) -> None:
-        """Close the store: the threads' cursors, then the connection."""
+        """Close the store: stop the hint thread, close the threads' cursors, then the
+        connection. (The hint thread takes the lock to open its cursor: it is stopped
+        before the lock is taken here.)"""
+        self.hints.close()
         with self.lock:
             for cursor in self._cursors:
                 cursor.close()
