@@ -392,6 +392,11 @@ def test_advice_checks_a_stuck_strategy():
     )
 
 
+def test_advice_with_k_1_does_not_call_one_value_stuck():
+    advice, reasons = stopping_advice(_history(contradiction_ratio=[NAN, 0.02]), k=1)
+    assert advice == "continue" and "still at 2.0%" in reasons[0]
+
+
 def test_advice_holdout_accuracy_still_rising_overrides_low_contradictions():
     history = _history(
         contradiction_ratio=[NAN, 0.05, 0.009, 0.008, 0.007],
@@ -433,6 +438,35 @@ def test_advice_reads_the_long_form_and_keeps_the_latest_rerun():
     assert stopping_advice(long) == stopping_advice(wide)
     rerun = pd.DataFrame({"n_labels": [250], "metric": ["contradiction_ratio"], "value": [0.3]})
     assert stopping_advice(pd.concat([long, rerun]))[0] == "continue"
+
+
+def test_advice_takes_the_versions_in_training_order_not_by_label_count():
+    # The reviewer's cases: v4 and v5 share 250 labels (a relabel round); v9 has fewer labels
+    # than v8 (undos). The last three versions are not all near zero: no stop.
+    shared = pd.DataFrame(
+        {
+            "model_version": ["2", "3", "4", "5"],
+            "n_labels": [150, 200, 250, 250],
+            "metric": "contradiction_ratio",
+            "value": [0.004, 0.004, 0.30, 0.003],
+        }
+    )
+    advice, reasons = stopping_advice(shared.sample(frac=1.0, random_state=1))
+    assert advice != "stop" and "0.4%, 30.0%, 0.3%" in reasons[0]
+    undone = shared.assign(
+        model_version=["7", "8", "9", "10"],
+        n_labels=[200, 210, 220, 150],
+        value=[0.005, 0.004, 0.003, 0.40],
+    )
+    advice, reasons = stopping_advice(undone)
+    assert advice != "stop" and reasons[0].endswith("(stop below 1.0%)")
+    assert "0.4%, 0.3%, 40.0%" in reasons[0]  # '10' after '9', not before it
+    # A version measured twice counts once, its latest row.
+    stamps = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(range(5), unit="min")
+    rerun = pd.concat([shared, shared.iloc[[3]].assign(value=0.5)], ignore_index=True)
+    rerun["computed_at"] = stamps
+    advice, reasons = stopping_advice(rerun)
+    assert "0.4%, 30.0%, 50.0%" in reasons[0]
 
 
 def test_advice_with_too_short_or_no_history():
@@ -637,3 +671,15 @@ def test_labeler_agreement_without_overlap_and_per_dataset():
     assert same["n_items"] == 1 and np.isnan(same["kappa"])
     with pytest.raises(InputError, match="lacks column\\(s\\) annotator"):
         labeler_agreement(events.drop(columns="annotator"))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: contradiction_ratio([1.0, NAN], [1.0, NAN]),
+        lambda: cohen_kappa(["a", None, "b"], ["a", "b", "b"]),
+    ],
+)
+def test_a_missing_class_label_is_refused_with_its_position(call):
+    with pytest.raises(InputError, match=r"missing class label.*position 1"):
+        call()

@@ -119,6 +119,28 @@ def test_each_version_is_measured_on_the_labels_it_was_trained_on(three_versions
     )
     assert all(v >= 0 for v in _values(history, "exploration_gain").values())
 
+    # Agreement: the version that chose batch 2 (version 1) against a 1-NN on the 20 labels
+    # before it, in version 2's feature space; neither knows the batch's labels.
+    from sklearn.metrics import cohen_kappa_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    nn = KNeighborsClassifier(n_neighbors=1).fit(
+        space.transform(frame.loc[ids[:20]]), [oracle[i] for i in ids[:20]]
+    )
+    expected = cohen_kappa_score(
+        saved["1"].pipeline.predict(frame.loc[batch2]),
+        nn.predict(space.transform(frame.loc[batch2])),
+    )
+    assert _values(history, "batch_agreement")["2"] == pytest.approx(expected, nan_ok=True)
+    space3, batch3 = saved["3"].pipeline[:-1], ids[35:50]
+    nn = KNeighborsClassifier(n_neighbors=1).fit(
+        space3.transform(frame.loc[ids[:35]]), [oracle[i] for i in ids[:35]]
+    )
+    # Version 3 learned batch 3's wrong labels: with it, agreement reads 0.61 here, not 1.
+    chose = saved["2"].pipeline.predict(frame.loc[batch3])
+    expected = cohen_kappa_score(chose, nn.predict(space3.transform(frame.loc[batch3])))
+    assert _values(history, "batch_agreement")["3"] == pytest.approx(expected, nan_ok=True)
+
     # Holdout scores by hand, not optimistic.
     with project.connect() as con:
         holdout = con.execute(f"SELECT * FROM {datasets.table_of('holdout')}").df()
@@ -309,3 +331,30 @@ def test_the_appended_rows_have_the_store_tables_columns(tmp_path):
         for table, schema in (("metrics", METRIC_SCHEMA), ("stopping_advice", ADVICE_SCHEMA)):
             columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
             assert columns == schema.names, table
+
+
+def test_the_latest_advice_is_the_newest_version_even_with_fewer_labels(tmp_path):
+    # One monitoring run stamps all its versions with one time; after undos, version 5 has
+    # fewer labels than version 4, and its advice is still the latest.
+    from datetime import datetime, timezone
+
+    from active_labeling.flow.monitoring import _append
+
+    project, _ = make_blobs_project(tmp_path / "p", n=10)
+    now = datetime.now(timezone.utc)
+    rows = [
+        {
+            "dataset": "pool",
+            "advice": advice,
+            "reasons": "[]",
+            "model_name": "clf",
+            "model_version": version,
+            "n_labels": n,
+            "computed_at": now,
+        }
+        for version, n, advice in (("9", 40, "check"), ("10", 50, "continue"), ("11", 30, "stop"))
+    ]
+    with project.connect() as con:
+        _append(con, [], rows)
+        latest = latest_advice(con, "clf")
+    assert (latest["model_version"], latest["advice"]) == ("11", "stop")

@@ -428,15 +428,18 @@ def monitor(
                     ),
                     sample_size=len(sample),
                 )
+                # Both classifiers know only the labels before the batch: the version that
+                # chose it (k-1), not version k, which was trained on the batch's labels.
                 add(
                     "batch_agreement",
                     m.batch_agreement(
-                        loaded.predict(version, features.loc[new.index]),
+                        loaded.predict(previous, features.loc[new.index]),
                         space_new,
                         space_earlier,
                         earlier.to_numpy(),
                     ),
                     method="cohen_kappa",
+                    previous_version=previous,
                 )
                 add(
                     "batch_easiness",
@@ -617,7 +620,8 @@ def _where(**filters) -> tuple[str, list]:
 
 
 def metric_history(con, model_name: str | None = None, *, dataset: str | None = None):
-    """The metrics table in long form, oldest version first; ``details`` parsed to dicts.
+    """The metrics table in long form, oldest version first (versions in training order,
+    whatever their label counts); ``details`` parsed to dicts.
 
     Columns: dataset, metric, value, model_name, model_version, n_labels, computed_at,
     details.
@@ -625,7 +629,7 @@ def metric_history(con, model_name: str | None = None, *, dataset: str | None = 
     clause, args = _where(model_name=model_name, dataset=dataset)
     frame = con.execute(
         f"SELECT {_METRIC_COLUMNS} FROM metrics {clause} "
-        "ORDER BY model_name, n_labels, TRY_CAST(model_version AS BIGINT), computed_at, metric",
+        "ORDER BY model_name, TRY_CAST(model_version AS BIGINT), computed_at, metric",
         args,
     ).df()
     frame["details"] = [json.loads(d) if d else {} for d in frame["details"]]
@@ -637,7 +641,9 @@ def latest_advice(con, model_name: str | None = None, *, dataset: str | None = N
     clause, args = _where(model_name=model_name, dataset=dataset)
     row = con.execute(
         f"SELECT {_ADVICE_COLUMNS} FROM stopping_advice {clause} "
-        "ORDER BY computed_at DESC, n_labels DESC, TRY_CAST(model_version AS BIGINT) DESC "
+        # One monitoring run stamps every version it measures with the same time: the newest
+        # version is the latest advice (label counts can go down with undos).
+        "ORDER BY computed_at DESC, TRY_CAST(model_version AS BIGINT) DESC, n_labels DESC "
         "LIMIT 1",
         args,
     ).fetchone()

@@ -27,6 +27,14 @@ def check_labels(values, name: str) -> np.ndarray:
         )
     if array.shape[0] == 0:
         raise InputError(f"{name} is empty: there is nothing to measure")
+    if array.dtype.kind in "fO":
+        missing = np.flatnonzero(pd.isna(array))
+        if missing.size:
+            raise InputError(
+                f"{name} has {missing.size} missing class label(s) (NaN or None), the first at "
+                f"position {int(missing[0])}: a missing class is neither equal to nor "
+                "different from another"
+            )
     return array
 
 

@@ -41,7 +41,8 @@ def batch_agreement(
     Parameters
     ----------
     model_pred_new : array-like of shape (n_new,)
-        Classes the current model predicts for the batch rows.
+        Classes the model that chose the batch predicts for its rows (a model trained on
+        the batch's own labels would make this a measure of those labels instead).
     X_new : array-like of shape (n_new, d)
         Numeric features of the batch (the model's feature space, or any embedding).
     X_labeled : array-like of shape (n_labeled, d)

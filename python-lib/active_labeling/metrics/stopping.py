@@ -192,6 +192,20 @@ def confidence_stop(confidence_history, rounds: int = 3, tolerance: float = 0.0)
     return _fell_each_time(values, rounds, tolerance)
 
 
+def _version_order(metric_history: pd.DataFrame) -> pd.Series | None:
+    """The ``model_version`` column as numbers to sort on, or None without that column.
+
+    Versions are whole numbers in a project; any other labels sort as given (first seen
+    first), never as strings ('10' before '9')."""
+    if "model_version" not in metric_history.columns:
+        return None
+    versions = metric_history["model_version"]
+    numeric = pd.to_numeric(versions, errors="coerce")
+    if numeric.notna().all():
+        return numeric
+    return pd.Series(pd.factorize(versions)[0], index=versions.index)
+
+
 def _histories(metric_history) -> dict[str, np.ndarray]:
     """Each advice metric's values, oldest first, from a long or a wide table."""
     if not isinstance(metric_history, pd.DataFrame):
@@ -205,14 +219,23 @@ def _histories(metric_history) -> dict[str, np.ndarray]:
                 f"metric_history mixes several values of {column} ({names}); give the history "
                 "of one model on one dataset"
             )
-    order = [c for c in ("n_labels", "computed_at") if c in metric_history.columns]
-    table = metric_history
-    if order:
+    table, version = metric_history, _version_order(metric_history)
+    if version is not None:
+        # One value per model version, in the order the versions were trained: two versions
+        # may share a number of labels (relabels) or a later one have fewer (undos).
+        table = table.assign(_version=version)
+        order = ["_version"] + (["computed_at"] if "computed_at" in table.columns else [])
         table = table.sort_values(order, kind="stable")
-    if {"metric", "value"} <= set(table.columns):
-        if "n_labels" in table.columns:
+        if "metric" in table.columns:
+            table = table.drop_duplicates(["metric", "_version"], keep="last")
+    else:
+        order = [c for c in ("n_labels", "computed_at") if c in table.columns]
+        if order:
+            table = table.sort_values(order, kind="stable")
+        if {"metric", "n_labels"} <= set(table.columns):
             # A rerun at the same number of labels replaces the earlier row.
             table = table.drop_duplicates(["metric", "n_labels"], keep="last")
+    if {"metric", "value"} <= set(table.columns):
         series = {
             name: table.loc[table["metric"] == name, "value"]
             for name in ADVICE_METRICS
@@ -277,11 +300,13 @@ def stopping_advice(
     Parameters
     ----------
     metric_history : DataFrame
-        Either the monitoring dataset in long form (columns ``metric``, ``value`` and
-        ``n_labels``, optionally ``computed_at``; a rerun at the same ``n_labels``
-        replaces the earlier row) or a wide table with one column per metric name; rows
-        are ordered by ``n_labels`` when that column exists, else taken in order. One
-        model on one dataset: several ``model_name`` or ``dataset`` values are refused.
+        Either the monitoring dataset in long form (columns ``metric`` and ``value``,
+        with ``model_version`` or ``n_labels``, optionally ``computed_at``) or a wide
+        table with one column per metric name. Rows are ordered by ``model_version`` (as
+        a number) when that column exists, one value per metric and version (the latest
+        by ``computed_at``); else by ``n_labels`` (a rerun at the same ``n_labels``
+        replaces the earlier row); else taken in order. One model on one dataset:
+        several ``model_name`` or ``dataset`` values are refused.
     k, contradiction_threshold, variance_window, variance_threshold, confidence_rounds, \
 confidence_tolerance, accuracy_min_gain, quorum, stuck_min_drop
         The rules' parameters, defaults as above (``quorum`` in (0, 1]).
@@ -333,9 +358,11 @@ confidence_tolerance, accuracy_min_gain, quorum, stuck_min_drop
                     f"{_percent(last)} of the sample "
                     f"(threshold {_percent([contradiction_threshold])})"
                 )
-            elif (last > contradiction_threshold).all() and last[-1] > (
-                1.0 - stuck_min_drop
-            ) * last[0]:
+            elif (
+                k >= 2  # one value says nothing about a trend
+                and (last > contradiction_threshold).all()
+                and last[-1] > (1.0 - stuck_min_drop) * last[0]
+            ):
                 stuck = True
                 reasons.append(
                     f"contradictions are not decreasing: {_percent(last)} over the last {k} "
