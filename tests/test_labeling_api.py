@@ -224,11 +224,11 @@ def test_openapi_documents_the_api(app):
         assert path in paths
 
 
-def test_media_route_refuses_paths_outside_the_media_folder(app, project):
+def test_media_route_refuses_paths_outside_the_media_folder(app, project, users):
     (project.root / "media").mkdir()
     (project.root / "media" / "a.txt").write_text("ok")
     (project.root / "secret.txt").write_text("no")
-    client = TestClient(app)
+    client = login(app, "ann", users["ann"])
     assert client.get("/media/a.txt").text == "ok"
     assert client.get("/media/../secret.txt").status_code == 404
     assert client.get("/media/%2e%2e/secret.txt").status_code == 404

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +26,14 @@ from active_labeling.labeling import (
     forwarding,
     item_routes,
 )
-from active_labeling.labeling.auth import AuthError, ForbiddenError, LoginThrottle, RateLimitedError
+from active_labeling.labeling.auth import (
+    AuthError,
+    ForbiddenError,
+    LoginThrottle,
+    RateLimitedError,
+    User,
+)
+from active_labeling.labeling.dependencies import current_user
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
     ConflictError,
@@ -147,10 +154,15 @@ def create_app(
         app.include_router(router)
 
     @app.get("/media/{path:path}", include_in_schema=False)
-    def media(path: str):
+    def media(path: str, user: User = Depends(current_user)):
         root = (project.root / "media").resolve()
-        target = (root / path).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
+        try:
+            # A NUL byte (ValueError) or a name too long for the file system (OSError).
+            target = (root / path).resolve()
+            found = target.is_relative_to(root) and target.is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
             return _error(404, "NotFound", "no such media file")
         return FileResponse(target)
 
