@@ -71,3 +71,33 @@ def test_media_paths_with_a_nul_byte_or_too_long_are_not_found(app, project, use
     (project.root / "media").mkdir()
     ann = login(app, "ann", users["ann"], raise_server_exceptions=False)
     assert_json_error(ann.get(path), 404)
+
+
+# --- an unexpected exception is a JSON 500 with the security headers ---
+
+
+@pytest.mark.parametrize("raise_server_exceptions", [True, False])
+def test_an_unexpected_exception_is_a_json_500_with_the_security_headers(
+    app, users, monkeypatch, caplog, raise_server_exceptions
+):
+    ann = login(app, "ann", users["ann"], raise_server_exceptions=raise_server_exceptions)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(app.state.service, "progress", broken)
+    response = ann.get("/api/progress")
+    assert_json_error(response, 500)
+    assert response.json()["error"] == "internal"
+    assert "the disk is on fire" not in response.text  # the log has it, the client does not
+    assert "the disk is on fire" in caplog.text
+
+
+# --- /docs cannot work under the CSP: not offered; /openapi.json stays ---
+
+
+def test_the_interactive_docs_are_off_and_the_schema_stays(app):
+    client = TestClient(app)
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert "/api/items/next" in client.get("/openapi.json").json()["paths"]

@@ -7,6 +7,7 @@ Content-Security-Policy (no inline script), nosniff and no framing; every error 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -41,6 +42,8 @@ from active_labeling.labeling.service import (
     NotFoundError,
 )
 
+log = logging.getLogger(__name__)
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -66,6 +69,16 @@ _STATUS = [
 
 def _error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not a refusal: logged with its traceback; the client learns nothing of it."""
+    log.error(
+        "%s %s failed: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+    )
+    response = _error(500, "internal", "the server failed on this request; its log says why")
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def static_dir() -> Path:
@@ -101,6 +114,10 @@ def create_app(
         title="active-labeling",
         version=__version__,
         description="Label the items of a ranked queue; every action is an event in the store.",
+        # Their pages need an inline script and a CDN, which the CSP forbids: the schema
+        # stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.state.throttle = LoginThrottle()
@@ -124,10 +141,17 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # a bug: answered here, so it gets the headers below
+            response = _internal_error(request, exc)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    # The last resort, outside every middleware (Starlette's ServerErrorMiddleware): for an
+    # exception the middleware above could not catch. It sets the headers itself.
+    app.add_exception_handler(Exception, _internal_error)
 
     @app.exception_handler(ActiveLabelingError)
     async def project_error(request: Request, exc: ActiveLabelingError):
