@@ -101,3 +101,51 @@ def test_the_interactive_docs_are_off_and_the_schema_stays(app):
     assert client.get("/docs").status_code == 404
     assert client.get("/redoc").status_code == 404
     assert "/api/items/next" in client.get("/openapi.json").json()["paths"]
+
+
+# --- bad input is a 4xx naming what is wrong, never a 500 ---
+
+
+@pytest.mark.parametrize("lead_time_ms", [2**63, 10**30, -1, 7 * 24 * 3600 * 1000 + 1])
+@pytest.mark.parametrize("action", ["label", "skip"])
+def test_a_lead_time_out_of_bounds_is_refused_naming_the_field(app, users, action, lead_time_ms):
+    ann = login(app, "ann", users["ann"], raise_server_exceptions=False)
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    response = ann.post(
+        f"/api/items/{item}/{action}", json={"label": "yes", "lead_time_ms": lead_time_ms}
+    )
+    assert_json_error(response, 422)
+    assert "lead_time_ms" in response.json()["detail"]
+    ok = ann.post(f"/api/items/{item}/{action}", json={"label": "yes", "lead_time_ms": 60_000})
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"username": "\\ud800x", "password": "x"}',
+        b'{"username": "ann", "password": "\\ud800x"}',
+    ],
+)
+def test_a_login_with_a_lone_surrogate_is_refused(app, body):
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.post("/api/login", content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert_json_error(response, response.status_code)
+
+
+def test_a_non_ascii_csrf_token_is_forbidden(app, users):
+    ann = login(app, "ann", users["ann"], raise_server_exceptions=False)
+    del ann.headers["X-CSRF-Token"]
+    response = ann.post("/api/undo", headers=[(b"X-CSRF-Token", b"\xe9t\xe9")])
+    assert_json_error(response, 403)
+
+
+def test_a_non_ascii_cli_token_is_refused(app):
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.post(
+        "/api/cli",
+        json={"argv": ["queue", "show", "x"], "cwd": "/"},
+        headers=[(b"X-CLI-Token", b"\xff")],
+    )
+    assert_json_error(response, 401)

@@ -70,6 +70,15 @@ def verify_password(password: str, stored: str) -> bool:
     return scheme == "scrypt" and hmac.compare_digest(actual, expected)
 
 
+def same_secret(sent: str, expected: str) -> bool:
+    """Whether a secret sent (a header, any text) is the one expected, in constant time.
+
+    Compared as UTF-8 bytes: ``hmac.compare_digest`` refuses non-ASCII text with a TypeError.
+    """
+    encode = lambda text: text.encode("utf-8", "surrogateescape")  # noqa: E731
+    return hmac.compare_digest(encode(sent), encode(expected))
+
+
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from active_labeling.labeling.auth import (
     AuthError,
@@ -18,9 +18,24 @@ from active_labeling.labeling.service import LabelingService, class_keys
 router = APIRouter(prefix="/api", tags=["session"])
 
 
+#: Longer user names are refused before any work: no user has one (64 at most), and the
+#: login throttle keeps a key per name tried.
+MAX_USERNAME = 200
+MAX_PASSWORD = 1024
+
+
 class Login(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=MAX_USERNAME)
+    password: str = Field(max_length=MAX_PASSWORD)
+
+    @field_validator("username", "password")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")  # a lone surrogate (JSON "\\ud800") has no UTF-8 form
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+        return value
 
 
 class SessionInfo(BaseModel):

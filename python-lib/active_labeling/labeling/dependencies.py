@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import Depends, Request
 
 from active_labeling.labeling.auth import (
     AuthError,
     ForbiddenError,
     User,
+    same_secret,
     session_user,
     token_user,
 )
@@ -42,7 +41,7 @@ def current_user(request: Request, service: LabelingService = Depends(get_servic
         raise AuthError("log in first")
     if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not hmac.compare_digest(sent, user.csrf_token or ""):
+        if not sent or not same_secret(sent, user.csrf_token or ""):
             raise ForbiddenError(f"missing or wrong {CSRF_HEADER} header")
     return user
 

@@ -13,7 +13,6 @@ the store itself, so the token grants nothing new.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from active_labeling.errors import ActiveLabelingError
-from active_labeling.labeling.auth import AuthError, ForbiddenError
+from active_labeling.labeling.auth import AuthError, ForbiddenError, same_secret
 from active_labeling.store.connection import SERVER_FILE
 
 #: Commands that never go to the server: they do not use the store, or they are the server.
@@ -118,7 +117,7 @@ def run_command(body: CliCommand, request: Request):
     """Run an ``active-labeling`` command line in this process, on the server's store."""
     expected = request.app.state.cli_token
     sent = request.headers.get(CLI_TOKEN_HEADER, "")
-    if not expected or not hmac.compare_digest(sent, expected):
+    if not expected or not same_secret(sent, expected):
         raise AuthError(f"this route takes the {CLI_TOKEN_HEADER} of the server's serve.json")
     from active_labeling import cli
     from active_labeling.flow.project import shared_store

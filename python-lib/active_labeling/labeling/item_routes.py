@@ -11,6 +11,18 @@ from active_labeling.labeling.service import LabelingService
 
 router = APIRouter(prefix="/api", tags=["labeling"])
 
+#: The longest time spent on one item that is taken as true: a week, in milliseconds.
+MAX_LEAD_TIME_MS = 7 * 24 * 3600 * 1000
+
+
+def _lead_time():
+    return Field(
+        default=None,
+        ge=0,
+        le=MAX_LEAD_TIME_MS,
+        description="milliseconds spent on the item (0 to a week)",
+    )
+
 
 class LabelBody(BaseModel):
     label: str | None = Field(default=None, description="the class (single-label projects)")
@@ -18,13 +30,13 @@ class LabelBody(BaseModel):
         default=None, max_length=200, description="the classes (multi-label projects)"
     )
     comment: str | None = Field(default=None, max_length=2000)
-    lead_time_ms: int | None = None
+    lead_time_ms: int | None = _lead_time()
     session: str | None = Field(default=None, max_length=100)
 
 
 class SkipBody(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
-    lead_time_ms: int | None = None
+    lead_time_ms: int | None = _lead_time()
     session: str | None = Field(default=None, max_length=100)
 
 
