@@ -383,14 +383,20 @@ class LabelingService:
         return Handout(items, queue_exhausted, done=not items)
 
     def heartbeat(self, user: str, item_id: str) -> datetime:
-        """Extend the user's lease on an item (while it is on screen)."""
+        """Extend the user's lease on an item (while it is on screen).
+
+        Only a lease handed out to the user is renewed: a heartbeat never leases an item
+        (else one labeler could hold the whole queue)."""
         with self.lock:
             now = _now()
             expires = now + self.lease
             self._check_not_leased_to_other(item_id, user, now)
             kept = self.index.leases.get(item_id)
             if kept is None or kept.annotator != user:
-                kept = Lease(user, now, expires)
+                raise ConflictError(
+                    f"item {item_id!r} is not handed out to you (or your hold on it expired): "
+                    "ask for the next item"
+                )
             with transaction(self.con):
                 self.con.execute(
                     "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -429,6 +435,19 @@ class LabelingService:
         holder = self.index.holder(item_id, now)
         if holder is not None and holder != user:
             raise ConflictError(f"item {item_id!r} is being labeled by someone else")
+
+    def _check_own_item(self, item_id: str, user: str) -> None:
+        """An item someone already labeled or skipped, not handed to ``user``: ``user`` may
+        change it only when it is one of theirs (going back to an earlier item)."""
+        mine = self.con.execute(
+            "SELECT 1 FROM label_events WHERE dataset = ? AND item_id = ? AND annotator = ? "
+            "LIMIT 1",
+            [self.dataset, item_id, user],
+        ).fetchone()
+        if mine is None:
+            raise ConflictError(
+                f"item {item_id!r} was labeled by someone else and is not handed out to you"
+            )
 
     def label_value(self, label: str | None, labels: list[str] | None) -> str | None:
         """What a label event stores: the class, or in a multi-label project the chosen
@@ -469,6 +488,8 @@ class LabelingService:
         with self.lock:
             self._check_not_leased_to_other(item_id, user, _now())
             lease = self.index.leases.get(item_id)
+            if (lease is None or lease.annotator != user) and item_id in self.index.touched:
+                self._check_own_item(item_id, user)
             shown = (lease.model_version, lease.score) if lease else (None, None)
             with transaction(self.con):
                 event_id = self._append(
@@ -530,6 +551,8 @@ class LabelingService:
                 raise NotFoundError("nothing to undo")
             item_id, label, status = row
             now = _now()
+            # An overlap item may be with its second labeler by now: it stays with them.
+            take = self.index.holder(item_id, now) in (None, user)
             with transaction(self.con):
                 self.con.execute(
                     "INSERT INTO label_events (dataset, item_id, status, annotator, session) "
@@ -541,28 +564,34 @@ class LabelingService:
                 if self.overlap and self.wants_second_label(item_id):
                     events = item_state.item_events(self.con, self.dataset, item_id)
                     labelers = item_state.labelers(events)
-                self.con.execute(
-                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
-                    [self.dataset, item_id, user, now, now + self.lease],
-                )
+                if take:
+                    self.con.execute(
+                        "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, NULL, NULL, NULL, ?, ?)",
+                        [self.dataset, item_id, user, now, now + self.lease],
+                    )
             if labelers is not None:  # memory follows the store only once it committed
                 self.index.set_labelers(item_id, labelers)
             self.index.recorded(item_id, state[1], state[3])
-            self.index.lease(item_id, user, now, now + self.lease)
+            if take:
+                self.index.lease(item_id, user, now, now + self.lease)
             return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 
     # -- reads ------------------------------------------------------------------------------
     def item(self, item_id: str, user: str, *, hint: bool = True) -> dict:
         with self.lock:
             self._check_item(item_id)
-            rows = self._read_items([item_id])
+            rows = self._read_items([item_id], for_user=user)
             generation = self.current_generation() if hint else None
         return self._assemble(rows, hint=hint, generation=generation)[0]
 
-    def _read_items(self, item_ids: list[str], *, labels: bool = True) -> tuple:
+    def _read_items(
+        self, item_ids: list[str], *, labels: bool = True, for_user: str | None = None
+    ) -> tuple:
         """The item cards' data (call under the lock): rows, lease, rank, current label.
 
         ``labels=False`` skips the current labels (a handout gives only untouched items).
+        With ``for_user``, an item's current label is shown only when that user gave it: a
+        second labeler of an overlap item must not see the first label.
         """
         if not item_ids:
             return item_ids, None, {}, {}
@@ -592,11 +621,12 @@ class LabelingService:
                 )
         current = {}
         if labels:
+            mine = "" if for_user is None else " AND annotator = ?"
             current = dict(
                 self.con.execute(
                     "SELECT item_id, label FROM item_state WHERE dataset = ? AND "
-                    f"status = 'labeled' AND item_id IN ({marks})",
-                    [self.dataset, *item_ids],
+                    f"status = 'labeled' AND item_id IN ({marks}){mine}",
+                    [self.dataset, *item_ids, *([] if for_user is None else [for_user])],
                 ).fetchall()
             )
         return item_ids, records, meta, current
