@@ -7,6 +7,7 @@ import contextlib
 import io
 import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -149,3 +150,69 @@ def test_a_non_ascii_cli_token_is_refused(app):
         headers=[(b"X-CLI-Token", b"\xff")],
     )
     assert_json_error(response, 401)
+
+
+# --- POST /api/cli: stdout and stderr are redirected under the lock only ---
+
+CLI = {"X-CLI-Token": "cli-secret"}
+
+
+def test_help_comes_back_in_the_response(app, capsys):
+    client = TestClient(app)
+    response = client.post("/api/cli", json={"argv": ["--help"], "cwd": "/"}, headers=CLI)
+    answer = response.json()
+    assert answer["code"] == 0 and "usage:" in answer["stdout"]
+    assert "usage:" not in capsys.readouterr().out  # not on the server's own stdout
+
+
+def test_interleaved_commands_leave_stderr_as_it_was(app, project, monkeypatch):
+    """A command runs while a second one fails to parse, and ends before that parse ends.
+
+    Were the parse's redirection of stderr outside the lock, it would restore the running
+    command's buffer as sys.stderr, for good."""
+    from active_labeling import cli
+
+    real_stderr, real_stdout = sys.stderr, sys.stdout
+    monkeypatch.setattr(sys, "stderr", real_stderr)  # put back at teardown, whatever happens
+    monkeypatch.setattr(sys, "stdout", real_stdout)
+    parsing, first_done = threading.Event(), threading.Event()
+    build_parser = cli.build_parser
+
+    def slow_parser():
+        parser = build_parser()
+        parse_args = parser.parse_args
+
+        def parse(argv):
+            if argv == ["queue", "bogus"]:
+                parsing.set()
+                first_done.wait(timeout=5)
+            return parse_args(argv)
+
+        parser.parse_args = parse
+        return parser
+
+    def slow_dispatch(args, stderr):
+        parsing.wait(timeout=2)  # the other parse starts meanwhile, unless it waits its turn
+        return 0
+
+    monkeypatch.setattr(cli, "build_parser", slow_parser)
+    monkeypatch.setattr(forwarding, "_dispatch", slow_dispatch)
+    codes = {}
+
+    def run(name, argv):
+        response = TestClient(app).post("/api/cli", json={"argv": argv, "cwd": "/"}, headers=CLI)
+        codes[name] = response.json()["code"]
+        if name == "first":
+            first_done.set()
+
+    threads = [
+        threading.Thread(target=run, args=("first", ["queue", "show", str(project.root)])),
+        threading.Thread(target=run, args=("second", ["queue", "bogus"])),
+    ]
+    threads[0].start()
+    time.sleep(0.3)  # the first command holds the lock
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert codes == {"first": 0, "second": 2}
+    assert sys.stderr is real_stderr and sys.stdout is real_stdout

@@ -124,20 +124,23 @@ def run_command(body: CliCommand, request: Request):
 
     parser = cli.build_parser()
     stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(stderr):
-        try:
-            args = parser.parse_args(body.argv)
-        except SystemExit as exc:  # argparse printed the usage
-            return {"code": int(exc.code or 0), "stdout": "", "stderr": stderr.getvalue()}
-    if args.command in LOCAL_COMMANDS:
-        raise ForbiddenError(f"`{args.command}` does not run through the server")
-    for name in PATH_ARGUMENTS:
-        value = getattr(args, name, None)
-        if isinstance(value, str) and value and not os.path.isabs(value):
-            setattr(args, name, os.path.join(body.cwd, value))
     service = request.app.state.service
     store = Path(service.project.store_path).resolve()
+    # sys.stdout and sys.stderr are process-wide: they are redirected only under the lock,
+    # parsing included (--help and --version print; a bad command line prints its usage).
     with _run_lock:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                args = parser.parse_args(body.argv)
+            except SystemExit as exc:  # argparse printed the usage, the help or the version
+                code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+                return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+        if args.command in LOCAL_COMMANDS:
+            raise ForbiddenError(f"`{args.command}` does not run through the server")
+        for name in PATH_ARGUMENTS:
+            value = getattr(args, name, None)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                setattr(args, name, os.path.join(body.cwd, value))
         writes_labels = args.command in LABEL_WRITERS
         guard = service.lock if writes_labels else contextlib.nullcontext()
         with (
