@@ -216,3 +216,63 @@ def test_interleaved_commands_leave_stderr_as_it_was(app, project, monkeypatch):
         thread.join(timeout=30)
     assert codes == {"first": 0, "second": 2}
     assert sys.stderr is real_stderr and sys.stdout is real_stdout
+
+
+# --- the login throttle: atomic, and bounded in memory ---
+
+
+def test_parallel_wrong_passwords_get_at_most_five_tries(app, monkeypatch):
+    from active_labeling.labeling import auth_routes
+    from active_labeling.labeling.auth import AuthError
+
+    def slow_wrong_password(con, name, password):
+        time.sleep(0.3)  # every guess is in flight before the first one fails
+        raise AuthError("wrong user name or password")
+
+    monkeypatch.setattr(auth_routes, "check_password", slow_wrong_password)
+    start = threading.Barrier(20)
+
+    def guess(i):
+        client = TestClient(app, raise_server_exceptions=False)
+        start.wait()
+        return client.post("/api/login", json={"username": "ann", "password": f"guess{i}"})
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = [response.status_code for response in pool.map(guess, range(20))]
+    assert codes.count(401) == 5 and codes.count(429) == 15, codes
+
+
+def test_the_throttle_forgets_stale_names(app):
+    app.state.throttle = LoginThrottle(attempts=5, window=0.2)
+    client = TestClient(app)
+    for round_ in range(4):
+        for i in range(8):  # 5 tried, 3 refused: the client is used up
+            name = f"nobody{round_}-{i}"
+            client.post("/api/login", json={"username": name, "password": "x"})
+        time.sleep(0.25)
+    client.post("/api/login", json={"username": "last", "password": "x"})
+    assert len(app.state.throttle._failures) <= 2  # 'user:last' and this client
+
+
+def test_a_too_long_user_name_is_refused_before_any_work(app):
+    response = TestClient(app).post("/api/login", json={"username": "n" * 201, "password": "x"})
+    assert_json_error(response, 422)
+    assert "username" in response.json()["detail"]
+    assert not app.state.throttle._failures
+
+
+def test_a_successful_login_gives_its_attempt_back(users):
+    throttle = LoginThrottle(attempts=2, window=60)
+    for _ in range(5):
+        stamp = throttle.reserve("user:ann", "client:a")
+        throttle.release(stamp, "user:ann", "client:a")
+    assert not throttle._failures
+    throttle.reserve("user:ann", "client:a")
+    throttle.reserve("user:ann", "client:a")
+    with pytest.raises(RateLimitedError):
+        throttle.reserve("user:ann", "client:c")  # ann has no attempt left
+    with pytest.raises(RateLimitedError):
+        throttle.reserve("user:carl", "client:a")  # nor has client a
+    throttle.reserve("user:carl", "client:c")

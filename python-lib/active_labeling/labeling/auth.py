@@ -7,6 +7,7 @@ hashes, so a copy of the store gives no way in. Nothing here ever logs a secret.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import re
@@ -157,35 +158,60 @@ def token_user(con, token: str) -> User | None:
 
 
 class LoginThrottle:
-    """At most ``attempts`` failed logins per user name and per client in ``window`` s."""
+    """At most ``attempts`` logins per user name and per client in ``window`` seconds, but
+    for those that succeeded.
 
-    def __init__(self, attempts: int = 5, window: float = 60.0):
+    A login reserves its attempt before checking the password, atomically: parallel guesses
+    cannot all pass a check made before any of them failed. A login that succeeds gives its
+    attempt back. Keys whose attempts are all older than the window are dropped (a sweep at
+    most once a window), so the table holds only the names tried in the last window.
+    """
+
+    def __init__(self, attempts: int = 5, window: float = 60.0, clock=time.monotonic):
         self.attempts = attempts
         self.window = window
-        self._failures: dict[str, deque] = {}
+        self._clock = clock
+        self._failures: dict[str, deque] = {}  # attempts not known to have succeeded
+        self._next_sweep = 0.0
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque:
-        failures = self._failures.setdefault(key, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
+    def _recent(self, key: str, now: float) -> int:
+        """How many attempts ``key`` has in the window; a key with none is dropped."""
+        attempts = self._failures.get(key)
+        if attempts is None:
+            return 0
+        while attempts and now - attempts[0] > self.window:
+            attempts.popleft()
+        if not attempts:
+            del self._failures[key]
+        return len(attempts)
 
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
+    def reserve(self, *keys: str) -> float:
+        """Count one attempt on every key, or refuse if one of them has no attempt left.
+
+        Returns the attempt's stamp, for :meth:`release`."""
         with self._lock:
-            if any(len(self._recent(k, now)) >= self.attempts for k in keys):
+            now = self._clock()
+            if now >= self._next_sweep:
+                self._next_sweep = now + self.window
+                for key in list(self._failures):
+                    self._recent(key, now)
+            if any(self._recent(key, now) >= self.attempts for key in keys):
                 raise RateLimitedError(
                     f"too many failed logins: wait {int(self.window)} seconds and try again"
                 )
+            for key in keys:
+                self._failures.setdefault(key, deque()).append(now)
+            return now
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
+    def release(self, stamp: float, *keys: str) -> None:
+        """Give back the attempt reserved at ``stamp``: that login succeeded."""
         with self._lock:
             for key in keys:
-                self._recent(key, now).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+                attempts = self._failures.get(key)
+                if attempts is None:
+                    continue
+                with contextlib.suppress(ValueError):
+                    attempts.remove(stamp)
+                if not attempts:
+                    del self._failures[key]

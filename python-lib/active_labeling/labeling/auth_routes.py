@@ -55,15 +55,17 @@ def login(
     throttle = request.app.state.throttle
     client = request.client.host if request.client else "unknown"
     keys = (f"user:{body.username}", f"client:{client}")
-    throttle.check(*keys)
+    attempt = throttle.reserve(*keys)  # counted as failed unless it succeeds
     try:
         # Not under the service's lock: the slow password hash must not hold up labelers.
         user = check_password(service.cursor(), body.username, body.password)
         session_id, user = open_session(service.cursor(), user)
     except AuthError:
-        throttle.failed(*keys)
         raise
-    throttle.succeeded(*keys)
+    except BaseException:
+        throttle.release(attempt, *keys)  # the server failed, not the password
+        raise
+    throttle.release(attempt, *keys)
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
