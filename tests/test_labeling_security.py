@@ -276,3 +276,72 @@ def test_a_successful_login_gives_its_attempt_back(users):
     with pytest.raises(RateLimitedError):
         throttle.reserve("user:carl", "client:a")  # nor has client a
     throttle.reserve("user:carl", "client:c")
+
+
+# --- sessions: overlapping logins, and a password reset ends the user's sessions ---
+
+
+def test_a_login_overlapping_another_logins_cleanup_succeeds(app):
+    from active_labeling.labeling.auth import open_session, session_user
+
+    service = app.state.service
+    other, mine = service.cursor_for_command(), service.cursor_for_command()
+    old = datetime.now(timezone.utc) - timedelta(hours=1)
+    other.execute("INSERT INTO web_sessions VALUES ('h', 'bob', 'c', ?, ?)", [old, old])
+    # Another login is inside its transaction, deleting the same expired sessions.
+    other.execute("BEGIN TRANSACTION")
+    other.execute("DELETE FROM web_sessions WHERE expires_at < ?", [datetime.now(timezone.utc)])
+    try:
+        session_id, user = open_session(mine, User("ann", "labeler"))
+    finally:
+        other.execute("ROLLBACK")
+    assert session_user(mine, session_id) == user
+    # Without a conflict, the expired sessions go.
+    open_session(mine, User("ann", "labeler"))
+    assert not mine.execute("SELECT 1 FROM web_sessions WHERE expires_at < now()").fetchall()
+    other.close()
+    mine.close()
+
+
+def test_parallel_logins_all_succeed(app, users):
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = app.state.service
+    command = service.cursor_for_command()
+    passwords = {f"u{i}": add_user(command, f"u{i}", "labeler") for i in range(12)}
+    old = datetime.now(timezone.utc) - timedelta(hours=1)
+    codes = []
+    for _ in range(3):
+        command.execute(
+            "INSERT INTO web_sessions SELECT 'h' || i || random(), 'ann', 'c', ?, ? "
+            "FROM range(50) t(i)",
+            [old, old],
+        )
+        start = threading.Barrier(len(passwords))
+
+        def log_in(name):
+            client = TestClient(app, raise_server_exceptions=False)
+            start.wait()
+            body = {"username": name, "password": passwords[name]}
+            return client.post("/api/login", json=body).status_code
+
+        app.state.throttle = LoginThrottle(attempts=100)  # one client, many logins
+        with ThreadPoolExecutor(len(passwords)) as pool:
+            codes += list(pool.map(log_in, passwords))
+    command.close()
+    assert codes == [200] * len(codes)
+
+
+def test_resetting_a_password_ends_the_users_sessions_but_not_their_tokens(app, users):
+    from active_labeling.labeling.auth import create_token
+
+    ann, bob = login(app, "ann", users["ann"]), login(app, "bob", users["bob"])
+    command = app.state.service.cursor_for_command()
+    token = create_token(command, "ann")
+    new_password = add_user(command, "ann", "labeler")
+    command.close()
+    assert_json_error(ann.get("/api/session"), 401)
+    assert bob.get("/api/session").status_code == 200
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert TestClient(app).get("/api/session", headers=bearer).status_code == 200
+    assert login(app, "ann", new_password).get("/api/session").status_code == 200
