@@ -368,3 +368,41 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
     expect(page.locator(".export-link").first).to_be_hidden()  # reviewers do not export
     assert problems == []
     context.close()
+
+
+def test_the_login_page_never_sends_to_another_site(tmp_path, browser, labeling_server):
+    """?next= is followed only within the app: '/%09/evil.example' is '//evil.example' once
+    the browser drops the tab, a link to another site."""
+    project, password = make_labeling_project(tmp_path / "p")
+    server = labeling_server(project.root)
+    context = browser.new_context(locale="en-US")
+    elsewhere: list[str] = []  # requests to the other site, answered here, never sent
+
+    def other_site(route):
+        elsewhere.append(route.request.url)
+        route.fulfill(body="elsewhere", content_type="text/html")
+
+    context.route(re.compile(r"^https?://evil\.example"), other_site)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+
+    def landed(url: str) -> bool:
+        return not url.startswith(server.url) or url.startswith(server.url + "/static/index")
+
+    crafted = ["/%09/evil.example", "/%0A/evil.example", "/%0D%5Cevil.example", "//evil.example"]
+    # Logging in through the form, then (logged in) the page sends on at once.
+    page.goto(f"{server.url}/static/login.html?next={crafted[0]}")
+    page.locator("#username").fill("ann")
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(landed)
+    assert page.url.startswith(server.url) and elsewhere == []
+    for next_page in crafted:
+        page.goto(f"{server.url}/static/login.html?next={next_page}")
+        page.wait_for_url(landed)
+        assert page.url.startswith(server.url) and elsewhere == [], next_page
+    # A page of the app is still followed, with its query and fragment.
+    page.goto(f"{server.url}/static/login.html?next=/static/index.html%3Ffrom%3Dlogin%23top")
+    page.wait_for_url(landed)
+    assert page.url == f"{server.url}/static/index.html?from=login#top"
+    context.close()

@@ -4,10 +4,18 @@
 (() => {
   const $ = (id) => document.getElementById(id);
 
-  // Only a path of this site: never an open redirect to another origin.
+  // Only a page of this site: never an open redirect to another origin. The text is
+  // resolved as the browser will resolve it (it drops tabs and newlines, so "/\t/evil.example"
+  // is "//evil.example", and reads "\" as "/"), and kept only if it stays on this origin.
   function nextPage() {
     const next = new URLSearchParams(window.location.search).get("next") || "/";
-    return next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+    try {
+      const url = new URL(next, window.location.origin);
+      if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
+    } catch {
+      // not a URL: go home
+    }
+    return "/";
   }
 
   function showError(text) {
