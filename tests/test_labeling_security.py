@@ -3,8 +3,6 @@ or a plain-text error, and no secret or file is reachable without logging in."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import threading
 import time
@@ -319,7 +317,7 @@ def test_parallel_logins_all_succeed(app, users):
         )
         start = threading.Barrier(len(passwords))
 
-        def log_in(name):
+        def log_in(name, start=start):
             client = TestClient(app, raise_server_exceptions=False)
             start.wait()
             body = {"username": name, "password": passwords[name]}
