@@ -279,9 +279,16 @@ class ModelBasedMixin:
         """Features in the model's input space: after a Pipeline's preprocessing steps."""
         model = getattr(self, "classifier_", None)
         if isinstance(model, Pipeline) and len(model) > 1:
-            transformed = model[:-1].transform(X)
-            return np.asarray(transformed.toarray() if sp.issparse(transformed) else transformed)
+            return preprocessed(model, X)
         return check_features(X, row_offset=row_offset)
+
+
+def preprocessed(pipeline: Pipeline, X, dtype=None) -> np.ndarray:
+    """``X`` through every step of ``pipeline`` but the last, as a dense array (the model's
+    feature space, where distance strategies and metrics measure)."""
+    transformed = pipeline[:-1].transform(X)
+    dense = transformed.toarray() if sp.issparse(transformed) else transformed
+    return np.asarray(dense, dtype=dtype)
 
 
 def refuses_non_finite(model) -> bool:

@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 from active_labeling.errors import InputError
 from active_labeling.samplers.badge import BADGESampler
-from active_labeling.samplers.base import BaseSampler
+from active_labeling.samplers.base import BaseSampler, preprocessed
 from active_labeling.samplers.clustering import (
     IWKMeansSampler,
     KMeansSampler,
@@ -79,9 +79,7 @@ def strategy_view(strategy: str, model, X):
 
     if strategy not in DISTANCE_STRATEGIES or not isinstance(model, Pipeline) or len(model) < 2:
         return model, X
-    rows = model[:-1].transform(X)
-    rows = rows.toarray() if hasattr(rows, "toarray") else rows
-    return model[-1], np.asarray(rows, dtype=np.float64)
+    return model[-1], preprocessed(model, X, np.float64)
 
 
 def needs_classifier(strategy: str) -> bool:

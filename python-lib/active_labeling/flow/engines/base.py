@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import scipy.sparse as sp
 
 from active_labeling.errors import InputError
+from active_labeling.samplers.base import preprocessed
 
 #: Strategies that score each row on its own: every engine selects exactly the same rows.
 SCORED_STRATEGIES = frozenset({"random", "least_confidence", "margin", "entropy", "committee"})
@@ -52,9 +52,7 @@ def model_input(pipeline, frame: pd.DataFrame, feature_space: bool):
         frame = frame.astype(dict.fromkeys(narrow, np.float64))
     if not feature_space:
         return frame
-    transformed = pipeline[:-1].transform(frame)
-    dense = transformed.toarray() if sp.issparse(transformed) else transformed
-    return np.asarray(dense, dtype=np.float64)
+    return preprocessed(pipeline, frame, np.float64)
 
 
 @dataclass
