@@ -219,22 +219,19 @@ def _histories(metric_history) -> dict[str, np.ndarray]:
                 f"metric_history mixes several values of {column} ({names}); give the history "
                 "of one model on one dataset"
             )
+    # One value per model version, in the order the versions were trained (two versions may
+    # share a number of labels, relabels, or a later one have fewer, undos); without
+    # versions, one per number of labels. A rerun of the same key replaces the earlier row.
     table, version = metric_history, _version_order(metric_history)
     if version is not None:
-        # One value per model version, in the order the versions were trained: two versions
-        # may share a number of labels (relabels) or a later one have fewer (undos).
-        table = table.assign(_version=version)
-        order = ["_version"] + (["computed_at"] if "computed_at" in table.columns else [])
-        table = table.sort_values(order, kind="stable")
-        if "metric" in table.columns:
-            table = table.drop_duplicates(["metric", "_version"], keep="last")
+        table, key = table.assign(_version=version), "_version"
     else:
-        order = [c for c in ("n_labels", "computed_at") if c in table.columns]
-        if order:
-            table = table.sort_values(order, kind="stable")
-        if {"metric", "n_labels"} <= set(table.columns):
-            # A rerun at the same number of labels replaces the earlier row.
-            table = table.drop_duplicates(["metric", "n_labels"], keep="last")
+        key = "n_labels" if "n_labels" in table.columns else None
+    order = [c for c in (key, "computed_at") if c is not None and c in table.columns]
+    if order:
+        table = table.sort_values(order, kind="stable")
+    if key is not None and "metric" in table.columns:
+        table = table.drop_duplicates(["metric", key], keep="last")
     if {"metric", "value"} <= set(table.columns):
         series = {
             name: table.loc[table["metric"] == name, "value"]
