@@ -125,15 +125,19 @@ class ExperimentDir:
                 f"{self.root} is not an experiment folder (no {CONFIG_FILE} and {META_FILE}); "
                 "start one with `active-labeling experiment run CONFIG --out DIR`"
             )
-        text = config_path.read_text(encoding="utf-8")
-        self.config: ExperimentConfig = parse_config(text, source=str(config_path))
+        self.config: ExperimentConfig = parse_config(
+            config_path.read_text(encoding="utf-8"), source=str(config_path)
+        )
         try:
             self.meta: dict = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{meta_path}: not valid JSON: {exc}") from None
         if self.meta.get("format") not in (1, FORMAT):
             raise InputError(f"{meta_path}: unknown format {self.meta.get('format')!r}")
-        if self.meta["format"] == 1 and "strategy_features" not in text:
+        if (
+            self.meta["format"] == 1
+            and "strategy_features" not in self.config.model.model_fields_set
+        ):
             # Format 1 gave distance strategies the features as loaded; keep that, so a
             # resume or a replay of an older experiment goes on as it started.
             model = self.config.model.model_copy(update={"strategy_features": "input"})
