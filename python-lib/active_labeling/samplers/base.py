@@ -319,14 +319,43 @@ def refuses_non_finite(model) -> bool:
         return False
 
 
+#: Probabilities are rounded to multiples of 2**-PROBA_GRID_BITS (about 2.3e-10).
+PROBA_GRID_BITS = 32
+
+
+def snap_proba(proba: np.ndarray) -> np.ndarray:
+    """``proba`` rounded to a grid of 2**-32, so a row's probabilities do not depend on the
+    rows scored with it.
+
+    A model's arithmetic is not batch invariant: BLAS picks its kernels by the shape of the
+    batch, so the same row scored in a batch of 7 rows or of 64 may differ in the last bit
+    (OpenBLAS sums the last ``m % 4`` rows of a column-major matrix-vector product
+    differently, and since pandas 3 a pipeline's preprocessing hands the classifier
+    column-major matrices). That noise breaks ties between equal rows, so the ranking would
+    depend on where chunks and partitions start. Rounding to a grid far coarser than the
+    noise (1e-16) and far finer than any difference worth ranking on removes it, but for a
+    value within the noise of a grid point, about one in a million. Scaling by a power of
+    two and rounding are exact.
+
+    Examples
+    --------
+    >>> p = np.array([[0.3, 0.7]])
+    >>> bool(np.array_equal(snap_proba(p + 1e-16), snap_proba(p)))
+    True
+    """
+    scale = float(2**PROBA_GRID_BITS)
+    return np.rint(proba * scale) / scale
+
+
 def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -> np.ndarray:
-    """``model.predict_proba(X)``, validated; a refusal over missing values names the cell."""
+    """``model.predict_proba(X)``, validated and snapped to a grid (see :func:`snap_proba`);
+    a refusal over missing values names the cell."""
     try:
         proba = model.predict_proba(X)
     except ValueError:
         explain_model_error(X, row_offset=row_offset)
         raise
-    return check_proba(proba, f"{what}'s predict_proba")
+    return snap_proba(check_proba(proba, f"{what}'s predict_proba"))
 
 
 def labeled_features(sampler, X) -> np.ndarray:
