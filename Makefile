@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The environment is brought to the newest releases once a day (the stamps carry the date),
+# so `make test` tests what a fresh machine, and CI, installs today; nothing is pinned.
+TODAY := $(shell date -u +%Y-%m-%d)
+STAMP := $(VENV)/.installed-$(TODAY)
+INSTALL := $(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager
 
 .PHONY: demo curves experiment test lint format bench reproduce clean
 
@@ -11,19 +15,20 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed* $(VENV)/.demo-installed* $(VENV)/.bench-installed*
+	$(INSTALL) -e ".[test]"
 	touch $(STAMP)
 
-$(VENV)/.demo-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
-	touch $(VENV)/.demo-installed
+$(VENV)/.demo-installed-$(TODAY): $(STAMP)
+	$(INSTALL) -e ".[test,demo]"
+	touch $@
 
-$(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	touch $(VENV)/.bench-installed
+$(VENV)/.bench-installed-$(TODAY): $(STAMP)
+	$(INSTALL) -e ".[test,bench]"
+	touch $@
 
 ## demo: set up, then go from a CSV (Palmer penguins) to a ranked labeling queue
-demo: $(VENV)/.demo-installed
+demo: $(VENV)/.demo-installed-$(TODAY)
 	$(BIN)/python examples/demo.py --serve
 
 ## curves: simulate active learning on digits and print each strategy's learning curve
@@ -51,7 +56,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## bench: set up with the peers, then run every benchmark and rewrite docs/benchmarks.md
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed-$(TODAY)
 	$(BIN)/python bench/run_all.py
 
 ## reproduce: rerun the tutorial's Table 1 (120 runs, cached in bench/.cache/table1) and rewrite docs/reproduction.md

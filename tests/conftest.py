@@ -1,9 +1,59 @@
-"""Shared fixtures: a small, seeded, three-class problem."""
+"""Shared fixtures (a small, seeded, three-class problem) and the run's package versions."""
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import pytest
 from sklearn.datasets import make_classification
+
+#: Printed at the top of every run: CI installs the newest releases, so a failure that
+#: only a fresh machine shows comes with the versions that caused it.
+REPORTED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "pyarrow",
+    "duckdb",
+    "pydantic",
+    "fastapi",
+    "starlette",
+    "skops",
+    "dask",
+    "pyspark",
+    "playwright",
+)
+
+
+def tested_with() -> list[str]:
+    """The versions of the packages this run tested, and its BLAS."""
+    versions = []
+    for name in REPORTED_PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed)")
+    lines = ["packages: " + ", ".join(versions)]
+    try:  # which BLAS kernels score the rows: they decide the last bits of a probability
+        from threadpoolctl import threadpool_info
+
+        blas = [
+            f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, "
+            f"{i.get('num_threads')} threads)"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        ]
+        lines.append("blas: " + (", ".join(blas) or "none found"))
+    except Exception as error:  # pragma: no cover - informational only
+        lines.append(f"blas: unknown ({error})")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    # The summary, unlike the header, is shown under -q too (the README's test command).
+    for line in tested_with():
+        terminalreporter.write_line(f"tested with {line}")
 
 
 @pytest.fixture(scope="session")
