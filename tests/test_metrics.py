@@ -420,15 +420,27 @@ def test_advice_heuristics_alone_never_stop():
     assert any("Vlachos" in r and "dropped" in r for r in reasons)
 
 
-def test_advice_quorum_of_voting_signals():
+def test_advice_quorum_of_the_stop_rules():
     history = _history(
         contradiction_ratio=[NAN, 0.2, 0.005, 0.004, 0.003],
+        holdout_accuracy=[0.5, 0.6, 0.7, 0.8, 0.9],
         uncertainty_variance=[0.02, 0.03, 0.04, 0.05, 0.06],
-        mean_confidence=[0.5, 0.6, 0.7, 0.8, 0.9],
     )
-    # One signal of three says stop: below the default quorum of one half.
+    # One stop rule of two says stop: below the default quorum (all of them).
     assert stopping_advice(history)[0] == "check"
-    assert stopping_advice(history, quorum=0.3)[0] == "stop"
+    assert stopping_advice(history, quorum=0.5)[0] == "stop"
+    # Watch rules never count towards the quorum: without a holdout, contradictions decide.
+    assert stopping_advice(history.drop(columns="holdout_accuracy"))[0] == "stop"
+
+
+def test_a_stop_rule_still_waiting_for_history_counts_against_stopping():
+    history = _history(
+        contradiction_ratio=[0.005, 0.004, 0.003, 0.002], holdout_accuracy=[0.8, 0.8, 0.8, 0.8]
+    )
+    # Contradictions say stop at 3 versions; the holdout rule needs k + 1 = 4 values.
+    advice, reasons = stopping_advice(history.iloc[:3])
+    assert advice == "check" and any("needs 4" in r for r in reasons)
+    assert stopping_advice(history)[0] == "stop"
 
 
 def test_advice_reads_the_long_form_and_keeps_the_latest_rerun():

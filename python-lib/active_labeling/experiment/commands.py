@@ -1,4 +1,4 @@
-"""The ``active-labeling experiment`` commands: run, resume, replay, report.
+"""The ``active-labeling experiment`` commands: run, resume, replay, report, advice.
 
 ``register`` adds them to the main command's subparsers; each handler returns the exit
 status and lets ``ActiveLabelingError`` reach the main command, which prints it as one line.
@@ -74,6 +74,26 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_advice(args) -> int:
+    from active_labeling.experiment.advice import write_advice_report
+
+    path, summary = write_advice_report(args.dirs, args.out)
+    overall = summary[summary["dataset"] == "all"]
+    print(f"{'holdout':<10} {'policy':<24} {'stopped':>8} {'saved':>7} {'premature>1pt':>14}")
+    for _, row in overall.iterrows():
+        print(
+            f"{row['variant']:<10} {row['policy']:<24} {100 * row['stopped']:>7.0f}% "
+            f"{100 * row['saving']:>6.0f}% {100 * row['premature_1']:>13.1f}%"
+        )
+    if len(overall):
+        print(
+            f"hindsight (first iteration within 1 point of the end) saves "
+            f"{100 * overall['hindsight_saving'].iloc[0]:.0f}%"
+        )
+    print(f"wrote {path}")
+    return 0
+
+
 def register(commands) -> None:
     """Add the ``experiment`` command group to the main command's subparsers."""
     experiment = commands.add_parser(
@@ -111,6 +131,14 @@ def register(commands) -> None:
         help="a metric to recompute (repeatable; default: every logged one)",
     )
     jobs_and_quiet(replay)
+
+    advice = command(
+        "advice",
+        cmd_advice,
+        "replay the stopping rules and the advice over the logged runs, against the truth",
+    )
+    advice.add_argument("dirs", nargs="+", metavar="dir", help="experiment folders")
+    advice.add_argument("--out", help="where to write (default: DIR/report of the first)")
 
     report = command("report", cmd_report, "write report/index.html and plots")
     report.add_argument("dir", help="the experiment folder")

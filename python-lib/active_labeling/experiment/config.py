@@ -338,6 +338,8 @@ class MonitoringSpec(_Strict):
     enabled: bool = True
     contradiction_sample: int = Field(default=1000, ge=10)
     uncertainty_window: int = Field(default=3, ge=2)
+    #: Test rows (at most) of a small holdout the team labels aside; 0 logs no holdout.
+    holdout_size: int = Field(default=100, ge=0)
 
 
 class ExperimentConfig(_Strict):

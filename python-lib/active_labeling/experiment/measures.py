@@ -36,6 +36,7 @@ class Step:
     previous_labeled: np.ndarray | None = None
     previous_model: object | None = None
     noisy: np.ndarray | None = None
+    holdout: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def predict(self, which: str, rows: str) -> np.ndarray:
@@ -54,6 +55,11 @@ class Step:
     @property
     def has_batch(self) -> bool:
         return self.batch is not None and self.batch.size > 0
+
+    def unlabeled_monitor(self, before_batch: bool = False) -> np.ndarray:
+        """Which rows of the fixed sample are unlabeled: now, or before the batch."""
+        labeled = self.previous_labeled if before_batch else self.labeled
+        return ~np.isin(self.monitor, labeled)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,34 @@ def _batch_only(compute: Callable[[Step], float]) -> Callable[[Step], float]:
         return float(compute(step)) if step.has_batch else math.nan
 
     return measure
+
+
+def _sample_uncertainty(step: Step) -> tuple[float, float]:
+    """Mean and max least confidence of the model on the still unlabeled sample rows."""
+    key = "sample_uncertainty"
+    if key not in step._cache:
+        proba = step.proba("model", "monitor")[step.unlabeled_monitor()]
+        step._cache[key] = (
+            metrics.sample_uncertainty(proba) if proba.shape[0] else (math.nan, math.nan)
+        )
+    return step._cache[key]
+
+
+def _random_batch_baseline(step: Step, which: str) -> float:
+    """What a uniformly drawn batch would have measured, in expectation: the sample rows
+    that were unlabeled before the batch stand for it (``which``: exploration or agreement).
+    """
+    rows = step.monitor[step.unlabeled_monitor(before_batch=True)]
+    if rows.shape[0] == 0:
+        return math.nan
+    if which == "exploration":
+        return metrics.exploration_distance(step.X[rows], step.X[step.previous_labeled])
+    return metrics.batch_agreement(
+        step.previous_model.predict(step.X[rows]),
+        step.X[rows],
+        step.X[step.previous_labeled],
+        step.y_revealed[step.previous_labeled],
+    )
 
 
 def _batch_uncertainty(step: Step) -> np.ndarray:
@@ -110,6 +144,15 @@ MEASURES: dict[str, Measure] = {
             "extra",
         ),
         Measure(
+            "holdout_accuracy",
+            lambda s: metrics.holdout_scores(
+                s.y_revealed[s.holdout], s.model.predict(s.X[s.holdout])
+            )["accuracy"],
+            "accuracy on a small random holdout (monitoring.holdout_size test rows), as a "
+            "team that sets labels aside would measure it",
+            "holdout",
+        ),
+        Measure(
             "noisy_ratio",
             lambda s: float(s.noisy[s.labeled].mean()),
             "share of the labeled rows the data source marks noisy (NSR at the last iteration)",
@@ -138,6 +181,31 @@ MEASURES: dict[str, Measure] = {
             "monitoring",
         ),
         Measure(
+            "stop_set_kappa",
+            _batch_only(
+                lambda s: metrics.stop_set_kappa(
+                    s.predict("previous_model", "monitor"), s.predict("model", "monitor")
+                )
+            ),
+            "Cohen's kappa between the last two models' predictions on the fixed sample "
+            "(Bloodgood and Vijay-Shanker 2009's stop set)",
+            "monitoring",
+        ),
+        Measure(
+            "overall_uncertainty",
+            lambda s: _sample_uncertainty(s)[0],
+            "mean least confidence of the model on the unlabeled rows of the fixed sample "
+            "(Zhu et al. 2008)",
+            "monitoring",
+        ),
+        Measure(
+            "max_uncertainty",
+            lambda s: _sample_uncertainty(s)[1],
+            "largest least confidence of the model on the unlabeled rows of the fixed "
+            "sample (Zhu et al. 2008's max-confidence)",
+            "monitoring",
+        ),
+        Measure(
             "exploration_distance",
             _batch_only(
                 lambda s: metrics.exploration_distance(s.X[s.batch], s.X[s.previous_labeled])
@@ -156,6 +224,12 @@ MEASURES: dict[str, Measure] = {
             "monitoring",
         ),
         Measure(
+            "random_exploration_distance",
+            _batch_only(lambda s: _random_batch_baseline(s, "exploration")),
+            "exploration_distance a uniformly drawn batch would have, in expectation",
+            "monitoring",
+        ),
+        Measure(
             "batch_agreement",
             _batch_only(
                 lambda s: metrics.batch_agreement(
@@ -167,6 +241,12 @@ MEASURES: dict[str, Measure] = {
             ),
             "Cohen's kappa, on the batch, between the model that chose it and a 1-NN rule "
             "on the rows labeled before",
+            "monitoring",
+        ),
+        Measure(
+            "random_batch_agreement",
+            _batch_only(lambda s: _random_batch_baseline(s, "agreement")),
+            "batch_agreement a uniformly drawn batch would have, in expectation",
             "monitoring",
         ),
         Measure(
@@ -196,7 +276,9 @@ MEASURES: dict[str, Measure] = {
 """Every measure the harness knows, by name."""
 
 
-def logged_measures(*, noisy: bool, label_noise: bool, monitoring: bool) -> list[str]:
+def logged_measures(
+    *, noisy: bool, label_noise: bool, monitoring: bool, holdout: bool = False
+) -> list[str]:
     """The measures an experiment logs at every iteration, in column order.
 
     Examples
@@ -205,6 +287,8 @@ def logged_measures(*, noisy: bool, label_noise: bool, monitoring: bool) -> list
     ['n_labeled', 'accuracy', 'macro_f1', 'noisy_ratio']
     """
     groups = {"core"}
+    if holdout:
+        groups.add("holdout")
     if noisy:
         groups.add("noise")
     if label_noise:

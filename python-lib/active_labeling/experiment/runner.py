@@ -89,6 +89,7 @@ def create_experiment(config_path: Path | str, out: Path | str) -> ExperimentDir
             noisy=data.noisy is not None,
             label_noise=config.label_noise > 0,
             monitoring=config.monitoring.enabled,
+            holdout=config.monitoring.enabled and config.monitoring.holdout_size > 0,
         )
         return ExperimentDir.create(out, config, digest, measures)
     except BaseException:
@@ -128,6 +129,7 @@ class SeedPlan:
     initial: np.ndarray
     revealed: np.ndarray
     monitor: np.ndarray
+    holdout: np.ndarray
 
 
 def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -> SeedPlan:
@@ -174,7 +176,12 @@ def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -
             random_state=streams.generator(seed, streams.CONTRADICTIONS, hk),
         )
     ]
-    return SeedPlan(pool, test, np.sort(initial), revealed, monitor)
+    # A small labeled holdout, as a team would set aside: drawn from the test rows, so the
+    # pool and the labels bought are the same with or without it.
+    holdout_rng = streams.generator(seed, streams.HOLDOUT, hk)
+    size = min(config.monitoring.holdout_size, test.shape[0])
+    holdout = np.sort(holdout_rng.choice(test, size=size, replace=False))
+    return SeedPlan(pool, test, np.sort(initial), revealed, monitor, holdout)
 
 
 def _initial_sample(config, codes, pool, rng: np.random.Generator) -> np.ndarray:
@@ -251,6 +258,7 @@ class _Run:
             previous_labeled=previous_labeled,
             previous_model=previous_model,
             noisy=self.data.noisy,
+            holdout=self.plan.holdout,
         )
 
     def oracle(self):

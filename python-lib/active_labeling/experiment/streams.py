@@ -32,6 +32,7 @@ MODEL = 4
 SAMPLER = 5
 CONTRADICTIONS = 6
 ORACLE = 7
+HOLDOUT = 8
 
 
 def stream(seed: int, purpose: int, *keys: int) -> np.random.SeedSequence:

@@ -12,8 +12,19 @@ Examples
 0.25
 """
 
+from active_labeling.metrics.advice import (
+    ADVICE_METRICS,
+    AdvicePolicy,
+    History,
+    advise,
+    default_policy,
+    first_stop,
+    make_rule,
+    stopping_advice,
+)
 from active_labeling.metrics.batch import batch_agreement, batch_easiness
 from active_labeling.metrics.contradictions import contradiction_ratio, sample_for_contradictions
+from active_labeling.metrics.cost import cost_projection
 from active_labeling.metrics.exploration import (
     exploration_distance,
     exploration_gain,
@@ -29,35 +40,50 @@ from active_labeling.metrics.labels import (
 )
 from active_labeling.metrics.scores import cross_validated_scores, holdout_scores
 from active_labeling.metrics.stopping import (
-    ADVICE_METRICS,
+    classification_change_stop,
     confidence_stop,
     mean_confidence,
-    stopping_advice,
+    sample_uncertainty,
+    stabilizing_predictions_stop,
+    stop_set_kappa,
+    uncertainty_stop,
     uncertainty_variance,
     variance_stop,
 )
 
 __all__ = [
     "ADVICE_METRICS",
+    "AdvicePolicy",
+    "History",
+    "advise",
     "batch_agreement",
     "batch_easiness",
     "class_balance",
+    "classification_change_stop",
     "cohen_kappa",
     "confidence_stop",
     "contradiction_ratio",
+    "cost_projection",
     "cross_validated_scores",
     "current_labels",
+    "default_policy",
     "exploration_distance",
     "exploration_gain",
+    "first_stop",
     "fleiss_kappa",
     "holdout_scores",
     "labeler_agreement",
     "labels_per_hour",
+    "make_rule",
     "mean_confidence",
     "median_lead_time",
     "nearest_distances",
     "sample_for_contradictions",
+    "sample_uncertainty",
+    "stabilizing_predictions_stop",
+    "stop_set_kappa",
     "stopping_advice",
+    "uncertainty_stop",
     "uncertainty_variance",
     "variance_stop",
 ]

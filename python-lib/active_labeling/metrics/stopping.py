@@ -1,28 +1,20 @@
-"""When labeling stops paying: the stopping rules and the advice that combines them.
+"""When labeling stops paying: the stopping signals and the rules on their histories.
 
-Each rule reads a history of one metric, one value per model version, oldest first, and
-answers a bool. :func:`stopping_advice` reads them all from the monitoring metrics and
-answers ``"continue"``, ``"stop"`` or ``"check"``, with its reasons in words. It advises;
-it never stops anything itself.
+The signals are measured once per model version (the monitoring recipe, the experiment
+harness); each rule reads the history of one of them, oldest first, and answers a bool.
+``metrics.advice`` wraps the rules into objects that explain their vote and combines them
+into the advice. Nothing here stops anything.
 """
 
 from __future__ import annotations
 
-import numbers
+import math
 
 import numpy as np
-import pandas as pd
 
 from active_labeling.errors import InputError
 from active_labeling.metrics._checks import check_history, check_non_negative, check_positive_int
 from active_labeling.samplers.scores import check_proba
-
-#: Metric names the advice reads (the ``metric`` column of the monitoring dataset).
-CONTRADICTION_RATIO = "contradiction_ratio"
-UNCERTAINTY_VARIANCE = "uncertainty_variance"
-MEAN_CONFIDENCE = "mean_confidence"
-HOLDOUT_ACCURACY = "holdout_accuracy"
-ADVICE_METRICS = (CONTRADICTION_RATIO, UNCERTAINTY_VARIANCE, MEAN_CONFIDENCE, HOLDOUT_ACCURACY)
 
 
 def uncertainty_variance(uncertainties_per_batch, window: int = 1) -> float:
@@ -192,256 +184,123 @@ def confidence_stop(confidence_history, rounds: int = 3, tolerance: float = 0.0)
     return _fell_each_time(values, rounds, tolerance)
 
 
-def _version_order(metric_history: pd.DataFrame) -> pd.Series | None:
-    """The ``model_version`` column as numbers to sort on, or None without that column.
+def stop_set_kappa(previous_pred, current_pred) -> float:
+    """Agreement of two successive model versions on the stop set: Cohen's kappa.
 
-    Versions are whole numbers in a project; any other labels sort as given (first seen
-    first), never as strings ('10' before '9')."""
-    if "model_version" not in metric_history.columns:
-        return None
-    versions = metric_history["model_version"]
-    numeric = pd.to_numeric(versions, errors="coerce")
-    if numeric.notna().all():
-        return numeric
-    return pd.Series(pd.factorize(versions)[0], index=versions.index)
-
-
-def _histories(metric_history) -> dict[str, np.ndarray]:
-    """Each advice metric's values, oldest first, from a long or a wide table."""
-    if not isinstance(metric_history, pd.DataFrame):
-        raise InputError(f"metric_history must be a DataFrame, got {type(metric_history).__name__}")
-    if metric_history.empty:
-        raise InputError("metric_history is empty: no model version was measured yet")
-    for column in ("dataset", "model_name"):
-        if column in metric_history.columns and metric_history[column].nunique() > 1:
-            names = ", ".join(map(repr, sorted(metric_history[column].dropna().unique())[:3]))
-            raise InputError(
-                f"metric_history mixes several values of {column} ({names}); give the history "
-                "of one model on one dataset"
-            )
-    # One value per model version, in the order the versions were trained (two versions may
-    # share a number of labels, relabels, or a later one have fewer, undos); without
-    # versions, one per number of labels. A rerun of the same key replaces the earlier row.
-    table, version = metric_history, _version_order(metric_history)
-    if version is not None:
-        table, key = table.assign(_version=version), "_version"
-    else:
-        key = "n_labels" if "n_labels" in table.columns else None
-    order = [c for c in (key, "computed_at") if c is not None and c in table.columns]
-    if order:
-        table = table.sort_values(order, kind="stable")
-    if key is not None and "metric" in table.columns:
-        table = table.drop_duplicates(["metric", key], keep="last")
-    if {"metric", "value"} <= set(table.columns):
-        series = {
-            name: table.loc[table["metric"] == name, "value"]
-            for name in ADVICE_METRICS
-            if (table["metric"] == name).any()
-        }
-    else:
-        series = {name: table[name] for name in ADVICE_METRICS if name in table.columns}
-    histories = {}
-    for name, values in series.items():
-        try:
-            histories[name] = check_history(pd.to_numeric(values).to_numpy(), name)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"metric_history: {name} must hold numbers: {exc}") from None
-    return histories
-
-
-def _percent(values) -> str:
-    return ", ".join(f"{100 * v:.1f}%" for v in values)
-
-
-def _arrow(values) -> str:
-    return " → ".join(f"{v:.4g}" for v in values)
-
-
-def stopping_advice(
-    metric_history: pd.DataFrame,
-    *,
-    k: int = 3,
-    contradiction_threshold: float = 0.01,
-    variance_window: int = 2,
-    variance_threshold: float = 0.0,
-    confidence_rounds: int = 3,
-    confidence_tolerance: float = 0.0,
-    accuracy_min_gain: float = 0.005,
-    quorum: float = 0.5,
-    stuck_min_drop: float = 0.1,
-) -> tuple[str, list[str]]:
-    """Combine the stopping signals into ``"continue"``, ``"stop"`` or ``"check"``.
-
-    Signals, each read from its own metric (NaN and missing values are skipped):
-
-    - ``contradiction_ratio``: says stop when each of the last ``k`` values is at most
-      ``contradiction_threshold`` (the tutorial's recommended procedure: "if contradictions
-      are low, stop labeling"). Above the threshold throughout the last ``k`` values and
-      down by less than ``stuck_min_drop`` (a share of the first of them) raises a check:
-      the strategy may be stuck ("if contradictions are not decreasing, change for a
-      strategy selecting easier batches").
-    - ``uncertainty_variance``: :func:`variance_stop` with ``variance_window`` and
-      ``variance_threshold`` (Ghayoomi 2010).
-    - ``mean_confidence``: :func:`confidence_stop` with ``confidence_rounds`` and
-      ``confidence_tolerance`` (Vlachos 2008).
-    - ``holdout_accuracy`` (only with a holdout set): says stop when the best of the last
-      ``k`` values beats the best before them by less than ``accuracy_min_gain``.
-
-    A signal votes only once its history is long enough. The advice is ``"stop"`` when
-    the ground-truth signals agree (holdout accuracy and contradictions, whichever are
-    present, and at least one of them is), and at least a ``quorum`` share of the signals
-    that vote say stop. It is ``"check"`` when some signal says stop without that
-    agreement, or when contradictions look stuck; otherwise ``"continue"``. The variance
-    and confidence rules alone never give "stop": they are heuristics without labels.
+    Bloodgood and Vijay-Shanker 2009 ("A method for stopping active learning based on
+    stabilizing predictions and the need for user-adjustable stopping", CoNLL) measure how
+    much the predictions of successive models agree on a fixed unlabeled "stop set", with
+    Cohen's kappa, and stop once the agreement has stayed very high (see
+    :func:`stabilizing_predictions_stop`). Two versions that predict exactly the same
+    classes agree perfectly: 1.0, also where kappa itself is undefined (one class only).
 
     Parameters
     ----------
-    metric_history : DataFrame
-        Either the monitoring dataset in long form (columns ``metric`` and ``value``,
-        with ``model_version`` or ``n_labels``, optionally ``computed_at``) or a wide
-        table with one column per metric name. Rows are ordered by ``model_version`` (as
-        a number) when that column exists, one value per metric and version (the latest
-        by ``computed_at``); else by ``n_labels`` (a rerun at the same ``n_labels``
-        replaces the earlier row); else taken in order. One model on one dataset:
-        several ``model_name`` or ``dataset`` values are refused.
-    k, contradiction_threshold, variance_window, variance_threshold, confidence_rounds, \
-confidence_tolerance, accuracy_min_gain, quorum, stuck_min_drop
-        The rules' parameters, defaults as above (``quorum`` in (0, 1]).
+    previous_pred, current_pred : array-like of shape (n,)
+        Classes predicted on the same rows by the previous and the current version.
 
     Returns
     -------
-    (str, list of str)
-        The advice and one reason per signal, in plain words with the numbers.
+    float in [-1, 1]
 
     Examples
     --------
-    >>> history = pd.DataFrame({
-    ...     "n_labels": [50, 100, 150, 200, 250],
-    ...     "contradiction_ratio": [float("nan"), 0.12, 0.008, 0.005, 0.004],
-    ... })
-    >>> advice, reasons = stopping_advice(history)
-    >>> advice
-    'stop'
-    >>> print(reasons[0])
-    contradictions stalled near zero: the last 3 model versions changed 0.8%, 0.5%, 0.4%
-    of the sample (threshold 1.0%)
+    >>> stop_set_kappa(["x", "x", "y", "y"], ["x", "y", "y", "y"])
+    0.5
+    >>> stop_set_kappa(["x", "x"], ["x", "x"])
+    1.0
     """
-    k = check_positive_int(k, "k")
-    contradiction_threshold = check_non_negative(contradiction_threshold, "contradiction_threshold")
-    accuracy_min_gain = check_non_negative(accuracy_min_gain, "accuracy_min_gain")
-    variance_window = check_positive_int(variance_window, "variance_window")
-    confidence_rounds = check_positive_int(confidence_rounds, "confidence_rounds")
-    variance_threshold = check_non_negative(variance_threshold, "variance_threshold")
-    confidence_tolerance = check_non_negative(confidence_tolerance, "confidence_tolerance")
-    stuck_min_drop = check_non_negative(stuck_min_drop, "stuck_min_drop")
-    if isinstance(quorum, bool) or not isinstance(quorum, numbers.Real) or not 0 < quorum <= 1:
-        raise InputError(f"quorum must be in (0, 1], got {quorum!r}")
-    histories = _histories(metric_history)
+    from active_labeling.metrics.kappa import cohen_kappa
 
-    votes: dict[str, bool] = {}
-    reasons: list[str] = []
-    stuck = False
+    kappa = cohen_kappa(previous_pred, current_pred)
+    if math.isnan(kappa):  # both constant: the same class throughout
+        return 1.0
+    return float(kappa)
 
-    values = histories.get(CONTRADICTION_RATIO)
-    if values is not None:
-        if values.shape[0] < k:
-            reasons.append(f"contradictions: {values.shape[0]} value(s) so far, the rule needs {k}")
-        else:
-            last = values[-k:]
-            votes[CONTRADICTION_RATIO] = bool((last <= contradiction_threshold).all())
-            if votes[CONTRADICTION_RATIO]:
-                reasons.append(
-                    f"contradictions stalled near zero: the last {k} model versions changed "
-                    f"{_percent(last)} of the sample "
-                    f"(threshold {_percent([contradiction_threshold])})"
-                )
-            elif (
-                k >= 2  # one value says nothing about a trend
-                and (last > contradiction_threshold).all()
-                and last[-1] > (1.0 - stuck_min_drop) * last[0]
-            ):
-                stuck = True
-                reasons.append(
-                    f"contradictions are not decreasing: {_percent(last)} over the last {k} "
-                    "model versions, far from zero; the query strategy may be stuck, try one "
-                    "that picks easier rows"
-                )
-            else:
-                reasons.append(
-                    f"contradictions still at {_percent(last)} over the last {k} model "
-                    f"versions (stop below {_percent([contradiction_threshold])})"
-                )
 
-    values = histories.get(HOLDOUT_ACCURACY)
-    if values is not None:
-        if values.shape[0] < k + 1:
-            reasons.append(
-                f"holdout accuracy: {values.shape[0]} value(s) so far, the rule needs {k + 1}"
-            )
-        else:
-            before, recent = float(values[:-k].max()), float(values[-k:].max())
-            gain = recent - before
-            votes[HOLDOUT_ACCURACY] = gain < accuracy_min_gain
-            state = "has reached a plateau" if votes[HOLDOUT_ACCURACY] else "still improves"
-            reasons.append(
-                f"holdout accuracy {state}: best {recent:.3f} over the last {k} model versions "
-                f"vs {before:.3f} before, a gain of {100 * gain:.1f} points "
-                f"(plateau under {100 * accuracy_min_gain:.1f})"
-            )
+def sample_uncertainty(proba) -> tuple[float, float]:
+    """Mean and largest least-confidence uncertainty ``1 - max_k P(k | x)`` over rows.
 
-    values = histories.get(UNCERTAINTY_VARIANCE)
-    if values is not None:
-        if values.shape[0] < variance_window + 1:
-            reasons.append(
-                f"uncertainty variance: {values.shape[0]} value(s) so far, the rule needs "
-                f"{variance_window + 1}"
-            )
-        else:
-            votes[UNCERTAINTY_VARIANCE] = variance_stop(values, variance_window, variance_threshold)
-            shown = _arrow(values[-(variance_window + 1) :])
-            verb = "fell" if votes[UNCERTAINTY_VARIANCE] else "did not fall"
-            reasons.append(
-                f"uncertainty variance {verb} at each of the last {variance_window} model "
-                f"versions: {shown} (Ghayoomi 2010)"
-            )
+    Zhu, Wang, Yao and Tsou 2008 ("Multi-criteria-based strategy to stop active learning for
+    data annotation", COLING) stop when the model has become sure of the unlabeled data:
+    *overall uncertainty*, the mean uncertainty over the unlabeled pool, falls under a
+    threshold, or *max-confidence*, the uncertainty of the most uncertain unlabeled row
+    (the one uncertainty sampling would pick next), does. They measure entropy; least
+    confidence is used here, as for the batch uncertainty, so that one scale serves every
+    number of classes. Give the rows of the fixed sample that are still unlabeled.
 
-    values = histories.get(MEAN_CONFIDENCE)
-    if values is not None:
-        if values.shape[0] < confidence_rounds + 1:
-            reasons.append(
-                f"confidence on the held-out sample: {values.shape[0]} value(s) so far, the "
-                f"rule needs {confidence_rounds + 1}"
-            )
-        else:
-            votes[MEAN_CONFIDENCE] = confidence_stop(
-                values, confidence_rounds, confidence_tolerance
-            )
-            shown = _arrow(values[-(confidence_rounds + 1) :])
-            if votes[MEAN_CONFIDENCE]:
-                reasons.append(
-                    f"confidence on the held-out sample has dropped at each of the last "
-                    f"{confidence_rounds} model versions since its peak: {shown} "
-                    "(Vlachos 2008)"
-                )
-            else:
-                reasons.append(
-                    f"confidence on the held-out sample has not dropped {confidence_rounds} "
-                    f"times in a row: {shown} (Vlachos 2008)"
-                )
+    Returns
+    -------
+    (float, float)
+        The mean and the maximum, both in [0, 1 - 1/k].
 
-    if not histories:
-        reasons.append(
-            f"no stopping signal in metric_history (expected one of {', '.join(ADVICE_METRICS)})"
-        )
-    if not votes:
-        return "continue", reasons
+    Examples
+    --------
+    >>> sample_uncertainty([[0.9, 0.1], [0.6, 0.4]])
+    (0.25, 0.4)
+    """
+    proba = check_proba(proba, "proba")
+    if proba.shape[0] == 0:
+        raise InputError("proba is empty: there is no row to measure")
+    uncertainty = 1.0 - proba.max(axis=1)
+    return float(uncertainty.mean()), float(uncertainty.max())
 
-    ground_truth = [
-        votes[name] for name in (HOLDOUT_ACCURACY, CONTRADICTION_RATIO) if name in votes
-    ]
-    share = sum(votes.values()) / len(votes)
-    if ground_truth and all(ground_truth) and share >= quorum:
-        return "stop", reasons
-    if any(votes.values()) or stuck:
-        return "check", reasons
-    return "continue", reasons
+
+def stabilizing_predictions_stop(kappa_history, window: int = 3, threshold: float = 0.99) -> bool:
+    """Bloodgood and Vijay-Shanker 2009: stop once successive models agree, and keep agreeing.
+
+    Stops when the mean of the last ``window`` values of :func:`stop_set_kappa` is at least
+    ``threshold`` (the paper: the last 3 agreements, 0.99).
+
+    Examples
+    --------
+    >>> stabilizing_predictions_stop([0.8, 0.97, 0.995, 0.99, 1.0])
+    True
+    >>> stabilizing_predictions_stop([0.8, 0.97, 0.995, 0.99])
+    False
+    """
+    values = check_history(kappa_history, "kappa_history")
+    window = check_positive_int(window, "window")
+    if values.shape[0] < window:
+        return False
+    # A mean at the threshold stops, whatever the last bit of the sum says.
+    return bool(values[-window:].mean() >= threshold - 1e-12)
+
+
+def classification_change_stop(contradiction_history, rounds: int = 1) -> bool:
+    """Zhu et al. 2008: stop when no prediction on the unlabeled sample changed.
+
+    Stops when the last ``rounds`` values of the contradiction ratio are exactly 0: the
+    newest batches of labels did not change a single predicted class of the sample.
+
+    Examples
+    --------
+    >>> classification_change_stop([0.2, 0.01, 0.0])
+    True
+    >>> classification_change_stop([0.2, 0.01, 0.0], rounds=2)
+    False
+    """
+    values = check_history(contradiction_history, "contradiction_history")
+    rounds = check_positive_int(rounds, "rounds")
+    if values.shape[0] < rounds:
+        return False
+    return bool((values[-rounds:] <= 0.0).all())
+
+
+def uncertainty_stop(history, threshold: float, rounds: int = 1) -> bool:
+    """Zhu et al. 2008's overall-uncertainty and max-confidence rules on a history.
+
+    Stops when the last ``rounds`` values (the mean, for overall uncertainty, or the
+    maximum, for max-confidence, of :func:`sample_uncertainty`) are at most ``threshold``.
+
+    Examples
+    --------
+    >>> uncertainty_stop([0.3, 0.12, 0.04], threshold=0.05)
+    True
+    """
+    values = check_history(history, "history")
+    threshold = check_non_negative(threshold, "threshold")
+    rounds = check_positive_int(rounds, "rounds")
+    if values.shape[0] < rounds:
+        return False
+    return bool((values[-rounds:] <= threshold).all())
