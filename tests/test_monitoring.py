@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from loop_helpers import label, make_blobs_project
 from scipy.spatial.distance import cdist
+from sklearn.metrics import cohen_kappa_score
+from sklearn.neighbors import KNeighborsClassifier
 
 from active_labeling.errors import InputError
 from active_labeling.flow.monitoring import (
@@ -99,6 +101,14 @@ def test_each_version_is_measured_on_the_labels_it_was_trained_on(three_versions
     )
     proba = saved["3"].pipeline.predict_proba(pool[["x1", "x2"]])
     assert _values(history, "mean_confidence")["3"] == pytest.approx(proba.max(axis=1).mean())
+    assert _values(history, "stop_set_kappa")["3"] == pytest.approx(
+        cohen_kappa_score(predictions["2"], predictions["3"])
+    )
+    # Uncertainty on the sample rows still unlabeled at version 3 (all but the 50 labeled).
+    unlabeled = ~pool["item_id"].isin(ids[:50]).to_numpy()
+    least_confidence = 1 - proba[unlabeled].max(axis=1)
+    assert _values(history, "overall_uncertainty")["3"] == pytest.approx(least_confidence.mean())
+    assert _values(history, "max_uncertainty")["3"] == pytest.approx(least_confidence.max())
 
     # Easiness: the previous version's accuracy on the batch's labels (the third batch was
     # labeled against the oracle, so the easy problem's model is wrong on all of it).
@@ -117,13 +127,16 @@ def test_each_version_is_measured_on_the_labels_it_was_trained_on(three_versions
     assert _values(history, "exploration_distance")["2"] == pytest.approx(
         distances.min(axis=1).mean()
     )
+    # What a random batch would have reached: the rows unlabeled before batch 2.
+    spare = [i for i in frame.index if i not in set(ids[:20])]
+    to_labeled = cdist(space.transform(frame.loc[spare]), space.transform(frame.loc[ids[:20]]))
+    assert _values(history, "random_exploration_distance")["2"] == pytest.approx(
+        to_labeled.min(axis=1).mean()
+    )
     assert all(v >= 0 for v in _values(history, "exploration_gain").values())
 
     # Agreement: the version that chose batch 2 (version 1) against a 1-NN on the 20 labels
     # before it, in version 2's feature space; neither knows the batch's labels.
-    from sklearn.metrics import cohen_kappa_score
-    from sklearn.neighbors import KNeighborsClassifier
-
     nn = KNeighborsClassifier(n_neighbors=1).fit(
         space.transform(frame.loc[ids[:20]]), [oracle[i] for i in ids[:20]]
     )
@@ -132,6 +145,11 @@ def test_each_version_is_measured_on_the_labels_it_was_trained_on(three_versions
         nn.predict(space.transform(frame.loc[batch2])),
     )
     assert _values(history, "batch_agreement")["2"] == pytest.approx(expected, nan_ok=True)
+    expected = cohen_kappa_score(
+        saved["1"].pipeline.predict(frame.loc[spare]),
+        nn.predict(space.transform(frame.loc[spare])),
+    )
+    assert _values(history, "random_batch_agreement")["2"] == pytest.approx(expected)
     space3, batch3 = saved["3"].pipeline[:-1], ids[35:50]
     nn = KNeighborsClassifier(n_neighbors=1).fit(
         space3.transform(frame.loc[ids[:35]]), [oracle[i] for i in ids[:35]]

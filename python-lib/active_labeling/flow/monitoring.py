@@ -53,10 +53,15 @@ from active_labeling.store.datasets import (
 #: Metric names written by this module (the ``metric`` column), besides ``ADVICE_METRICS``.
 METRICS = (
     "contradiction_ratio",
+    "stop_set_kappa",
     "mean_confidence",
+    "overall_uncertainty",
+    "max_uncertainty",
     "exploration_distance",
+    "random_exploration_distance",
     "exploration_gain",
     "batch_agreement",
+    "random_batch_agreement",
     "batch_easiness",
     "uncertainty_variance",
     "holdout_accuracy",
@@ -398,13 +403,25 @@ def monitor(
         previous = loaded.previous(version)
         proba_sample = loaded.sample_proba(version, sample)
         add("mean_confidence", m.mean_confidence(proba_sample), sample_size=len(sample))
+        unlabeled = ~sample.index.isin(current.index)
+        if unlabeled.any():
+            mean_u, max_u = m.sample_uncertainty(proba_sample[unlabeled])
+            add("overall_uncertainty", mean_u, sample_size=int(unlabeled.sum()))
+            add("max_uncertainty", max_u, sample_size=int(unlabeled.sum()))
         if previous is not None:
+            before, now = (
+                loaded.sample_predict(previous, sample),
+                loaded.sample_predict(version, sample),
+            )
             add(
                 "contradiction_ratio",
-                m.contradiction_ratio(
-                    loaded.sample_predict(previous, sample),
-                    loaded.sample_predict(version, sample),
-                ),
+                m.contradiction_ratio(before, now),
+                previous_version=previous,
+                sample_size=len(sample),
+            )
+            add(
+                "stop_set_kappa",
+                m.stop_set_kappa(before, now),
                 previous_version=previous,
                 sample_size=len(sample),
             )
@@ -448,6 +465,29 @@ def monitor(
                     ),
                     previous_version=previous,
                 )
+                # What a uniformly drawn batch would have measured: the sample rows still
+                # unlabeled before the batch stand for it (the strategy advice compares).
+                spare = ~sample.index.isin(earlier.index)
+                if spare.any():
+                    add(
+                        "random_exploration_distance",
+                        m.exploration_distance(
+                            space_sample[spare], space_earlier, working_memory=DISTANCE_MEMORY_MB
+                        ),
+                        sample_size=int(spare.sum()),
+                    )
+                    add(
+                        "random_batch_agreement",
+                        m.batch_agreement(
+                            loaded.sample_predict(previous, sample)[spare],
+                            space_sample[spare],
+                            space_earlier,
+                            earlier.to_numpy(),
+                        ),
+                        method="cohen_kappa",
+                        previous_version=previous,
+                        sample_size=int(spare.sum()),
+                    )
             position = versions.index(version)
             recent = [
                 batch_uncertainty(v)
