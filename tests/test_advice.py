@@ -283,3 +283,82 @@ def test_the_advice_command_refuses_runs_without_monitoring(tmp_path):
     run_experiment(tmp_path / "exp", n_jobs=1, progress=False)
     with pytest.raises(InputError, match="monitoring disabled"):
         run_histories(tmp_path / "exp")
+
+
+# -- strategy advice and auto -------------------------------------------------------------------
+
+
+def test_strategy_advice_follows_the_recommended_procedure():
+    from active_labeling.metrics.strategy_advice import strategy_advice
+
+    explore = history(
+        exploration_distance=[NAN, 0.2, 0.2], random_exploration_distance=[NAN, 0.5, 0.45]
+    )
+    assert (
+        strategy_advice(explore, "margin").action,
+        strategy_advice(explore, "margin").strategy,
+    ) == (
+        "explore",
+        "wkmeans",
+    )
+    assert strategy_advice(explore, "kcenter").action == "keep"  # already the explorer
+    stuck = history(contradiction_ratio=[NAN, 0.30, 0.29, 0.30])
+    advice = strategy_advice(stuck, "margin")
+    assert (advice.action, advice.strategy) == ("easier", "wkmeans")
+    assert "stuck" in advice.reasons[0]
+    late_tail = history(contradiction_ratio=[NAN, 0.02, 0.019, 0.02])  # 2%: not stuck
+    assert strategy_advice(late_tail, "margin").action == "keep"
+    easy = history(batch_agreement=[NAN, 0.9, 0.95], random_batch_agreement=[NAN, 0.6, 0.7])
+    advice = strategy_advice(easy, "kcenter")
+    assert (advice.action, advice.strategy) == ("harder", "wkmeans")
+    assert strategy_advice(history(mean_confidence=[0.5]), "margin").reasons == [
+        "not enough history for the strategy advice yet"
+    ]
+    with pytest.raises(InputError, match="no place on the ladder"):
+        strategy_advice(easy, "informed_confidence")
+
+
+def test_auto_starts_waits_after_a_switch_and_refuses_bad_parameters():
+    from active_labeling.samplers.auto import AutoStrategy
+
+    easy = history(batch_agreement=[NAN, 0.9, 0.95], random_batch_agreement=[NAN, 0.6, 0.7])
+    auto = AutoStrategy(start="kcenter")
+    assert auto.choose(None, []).strategy == "kcenter"
+    assert auto.choose(easy, ["kcenter"]).action == "keep"  # one batch: too early
+    choice = auto.choose(easy, ["kcenter", "kcenter"])
+    assert (choice.strategy, choice.action) == ("wkmeans", "harder")
+    with pytest.raises(InputError, match="start must be one of"):
+        AutoStrategy(start="nope").choose(None, [])
+    with pytest.raises(InputError, match="k must be a positive integer"):
+        AutoStrategy(k=0).choose(None, [])
+
+
+def test_an_auto_run_logs_its_choices_and_makes_the_same_ones_again(tmp_path):
+    from active_labeling.experiment import create_experiment, run_experiment
+
+    config = tmp_path / "auto.toml"
+    config.write_text(
+        "seeds = 1\nbatch_size = 5\nn_rounds = 6\n"
+        'strategies = [{ name = "auto", params = { start = "kcenter", k = 1 } }]\n'
+        'initial = { size = 6, method = "stratified" }\n[data]\nsklearn = "iris"\n',
+        encoding="utf-8",
+    )
+    logs = []
+    for out in ("a", "b"):
+        create_experiment(config, tmp_path / out)
+        run_experiment(tmp_path / out, n_jobs=1, progress=False)
+        logs.append((tmp_path / out / "runs" / "auto" / "seed-0" / "auto.csv").read_text())
+    assert logs[0] == logs[1]
+    choices = pd.read_csv(tmp_path / "a" / "runs" / "auto" / "seed-0" / "auto.csv")
+    assert choices["iteration"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert choices["strategy"].iloc[0] == "kcenter" and choices["reasons"].notna().all()
+    with pytest.raises(InputError, match=r"params\.beta: strategy 'auto' has no such parameter"):
+        create_experiment(
+            _write(tmp_path / "bad.toml", config.read_text().replace("k = 1", "beta = 3")),
+            tmp_path / "c",
+        )
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path

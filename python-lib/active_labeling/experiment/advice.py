@@ -35,6 +35,7 @@ from active_labeling.metrics.advice import (
     ADVICE_METRICS,
     HOLDOUT_ACCURACY,
     RULES,
+    SIGNALS,
     AdvicePolicy,
     History,
     default_policy,
@@ -79,8 +80,8 @@ def run_histories(root: Path | str, dataset: str | None = None) -> list[RunHisto
     iterations = load_iterations(experiment, complete_only=True)
     if iterations.empty:
         raise InputError(f"{root}: no complete run yet; run or resume the experiment first")
-    present = [m for m in ADVICE_METRICS if m in iterations.columns]
-    if not present:
+    present = [m for m in SIGNALS if m in iterations.columns]
+    if not any(m in ADVICE_METRICS for m in present):
         raise InputError(
             f"{root}: the runs logged no stopping signal (monitoring disabled?); the advice "
             "needs monitoring = {{ enabled = true }}"

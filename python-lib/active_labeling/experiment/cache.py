@@ -51,6 +51,8 @@ DATA_FILE = "data.parquet"
 LOG_FILE = "log.duckdb"
 SELECTED_FILE = "selected.csv"
 METRICS_FILE = "metrics.csv"
+#: Written by runs of strategy "auto": the strategy each iteration ran, and why.
+AUTO_FILE = "auto.csv"
 SELECTED_COLUMNS = ["iteration", "position", "row_id", "label"]
 
 
@@ -281,6 +283,15 @@ class RunFiles:
             writer.writerow([format_value(record[c]) for c in self.metric_columns])
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.metrics_path, buffer.getvalue())
+
+    def write_auto(self, rows: list[tuple[int, str, str, str]]) -> None:
+        """The choices of an ``auto`` run: iteration, strategy, action, reasons."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["iteration", "strategy", "action", "reasons"])
+        writer.writerows(rows)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.folder / AUTO_FILE, buffer.getvalue())
 
     def remove_temporaries(self) -> None:
         """Temporary files left by a process killed while writing."""

@@ -63,14 +63,16 @@ class _Strict(BaseModel):
 
 
 def known_strategies() -> dict[str, type]:
-    """Strategy name to class: the library's strategies, then the simulation-only ones.
+    """Strategy name to class: the library's strategies, ``auto``, then the simulation-only
+    ones.
 
     Simulation-only strategies (``experiment.oracle.ORACLE_STRATEGIES``) read the true
     labels, so they exist in an experiment and never in a labeling project.
     """
+    from active_labeling.samplers.auto import AutoStrategy
     from active_labeling.samplers.registry import STRATEGIES
 
-    strategies = dict(STRATEGIES)
+    strategies = {**STRATEGIES, "auto": AutoStrategy}
     try:
         from active_labeling.experiment.oracle import ORACLE_STRATEGIES
     except ImportError:

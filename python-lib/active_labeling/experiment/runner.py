@@ -273,7 +273,28 @@ class _Run:
             )
         return self._oracle
 
-    def select(self, iteration: int, labeled: np.ndarray, model) -> np.ndarray:
+    def auto_strategies(self, records: list[dict], iteration: int) -> list:
+        """The choices of strategy "auto" for iterations 1 .. ``iteration``.
+
+        The choice of iteration ``i`` reads the measures of iterations ``0 .. i-1`` and the
+        earlier choices, so a resumed run makes the same ones again.
+        """
+        from active_labeling.metrics.advice import SIGNALS, History
+        from active_labeling.samplers.auto import AutoStrategy
+
+        auto = AutoStrategy(**self.spec.params)
+        names = [m for m in SIGNALS if m in self.experiment.measures]
+        choices = []
+        for i in range(1, iteration + 1):
+            seen = records[:i]
+            history = History(
+                np.array([r["n_labeled"] for r in seen], dtype=np.float64),
+                {m: np.array([r[m] for r in seen], dtype=np.float64) for m in names},
+            )
+            choices.append(auto.choose(history, [c.strategy for c in choices]))
+        return choices
+
+    def select(self, iteration: int, labeled: np.ndarray, model, records=()) -> np.ndarray:
         """The batch of ``iteration``: positions of unlabeled pool rows, in pick order."""
         from active_labeling.samplers.registry import (
             STRATEGIES,
@@ -293,6 +314,15 @@ class _Run:
             )
         )
         name, params = self.spec.name, dict(self.spec.params)
+        if name == "auto":
+            choices = self.auto_strategies(list(records), iteration)
+            self.files.write_auto(
+                [
+                    (i, c.strategy, c.action, " | ".join(c.reasons))
+                    for i, c in enumerate(choices, start=1)
+                ]
+            )
+            name, params = choices[-1].strategy, {}
         X = self.X
         if name in STRATEGIES:
             if self.config.model.strategy_features == "model":
@@ -394,7 +424,7 @@ class _Run:
                     new_labeled = self.plan.initial
                     added = self.selection_rows(0, self.plan.initial)
                 else:
-                    batch = self.select(i, labeled, model)
+                    batch = self.select(i, labeled, model, records)
                     previous_labeled = labeled
                     new_labeled = np.sort(np.concatenate([labeled, batch]))
                     added = self.selection_rows(i, batch)

@@ -49,6 +49,14 @@ ADVICE_METRICS = (
     MEAN_CONFIDENCE,
     HOLDOUT_ACCURACY,
 )
+#: Every signal a history keeps: the advice metrics and those the strategy advice reads.
+SIGNALS = (
+    *ADVICE_METRICS,
+    "exploration_distance",
+    "random_exploration_distance",
+    "batch_agreement",
+    "random_batch_agreement",
+)
 
 
 # -- the history ----------------------------------------------------------------------------
@@ -149,7 +157,7 @@ def _history_from_frame(metric_history) -> History:
         if n_labels is None:
             n_labels = pd.Series(np.nan, index=wide.index)
     values = {}
-    for name in ADVICE_METRICS:
+    for name in SIGNALS:
         if name not in wide.columns:
             continue
         try:
