@@ -21,10 +21,11 @@ from active_labeling.samplers import (
     CommitteeSampler,
     KCenterGreedySampler,
     MarginSampler,
+    ScoredSampler,
     WKMeansSampler,
     iter_chunks,
 )
-from active_labeling.samplers.registry import STRATEGIES, make_sampler
+from active_labeling.samplers.registry import STRATEGIES, make_sampler, needs_classifier
 
 from sampler_factories import SAMPLER_FACTORIES
 
@@ -115,6 +116,50 @@ def test_text_goes_to_a_text_pipeline_as_a_list_or_a_series():
     pool = ["good", "movie film", "awful", "great great"]
     picked = sampler.select_samples(pool)
     np.testing.assert_array_equal(sampler.select_samples(pd.Series(pool)), picked)
+
+
+def text_problem():
+    """A labeled set and a pool of short texts, as Python lists of str."""
+    rng = np.random.default_rng(0)
+    positive, negative, neutral = (
+        ["good", "great", "nice"],
+        ["bad", "awful", "dull"],
+        ["movie", "film", "plot", "cast"],
+    )
+
+    def texts(n):
+        sentiment = rng.integers(0, 2, n)
+        words = [
+            [rng.choice(positive if s else negative), *rng.choice(neutral, 2)] for s in sentiment
+        ]
+        return [" ".join(w) for w in words], sentiment.tolist()
+
+    X_lab, y_lab = texts(30)
+    pool, _ = texts(50)
+    return X_lab, y_lab, pool
+
+
+TEXT_STRATEGIES = [name for name in STRATEGIES if needs_classifier(name)] + ["random"]
+
+
+@pytest.mark.parametrize("strategy", TEXT_STRATEGIES)
+def test_a_text_pool_as_a_list_selects_as_an_array_a_series_and_a_stream(strategy):
+    X_lab, y_lab, pool = text_problem()
+
+    def picks(X_labeled, X_pool):
+        model = make_pipeline(TfidfVectorizer(), LogisticRegression())
+        params = {} if strategy in ("random", "committee") else {"prefit": False}
+        sampler = make_sampler(strategy, classifier=model, batch_size=4, random_state=0, **params)
+        return sampler.fit(X_labeled, y_lab).select_samples(X_pool).tolist()
+
+    as_list = picks(X_lab, pool)
+    assert len(set(as_list)) == 4
+    assert picks(np.array(X_lab, dtype=object), np.array(pool, dtype=object)) == as_list
+    assert picks(pd.Series(X_lab), pd.Series(pool)) == as_list
+    assert picks(tuple(X_lab), tuple(pool)) == as_list
+    if isinstance(make_sampler(strategy, classifier=LogisticRegression()), ScoredSampler):
+        chunks = (pool[start : start + 15] for start in range(0, len(pool), 15))
+        assert picks(X_lab, chunks) == as_list
 
 
 def test_sparse_features_go_to_models_but_not_to_distance_samplers():

@@ -147,10 +147,11 @@ def check_model_input(
 
     A DataFrame, a Series, a sparse matrix or text goes to the model unchanged, since its
     own preprocessing may impute missing values, encode categories or vectorize text; an
-    infinite number is still refused (no imputer handles it). Anything else must be a
-    finite numeric matrix. With ``model_checks_finite`` (the model refuses NaN and infinity
-    itself), a numeric matrix is not scanned here: ``explain_model_error`` names the cell
-    if the model refuses it, so the pool is read once instead of twice.
+    infinite number is still refused (no imputer handles it). Text given as a list comes
+    back as an object array, so that every sampler can take and count its rows. Anything
+    else must be a finite numeric matrix. With ``model_checks_finite`` (the model refuses
+    NaN and infinity itself), a numeric matrix is not scanned here: ``explain_model_error``
+    names the cell if the model refuses it, so the pool is read once instead of twice.
     """
     if sp.issparse(X):
         if X.shape[0] == 0:
@@ -181,7 +182,11 @@ def check_model_input(
         if array.dtype.kind in "OUS":  # text: the model vectorizes it
             if array.shape[0] == 0:
                 raise InputError(f"{what} is empty: there is nothing to sample from")
-            return X
+            if isinstance(X, np.ndarray) or array.dtype.kind == "O":
+                return array
+            # A list becomes an array, since the samplers take and count rows on arrays; of
+            # objects, so that each value keeps its type (a number in a row of text stays one).
+            return np.asarray(X, dtype=object)
         if model_checks_finite and array.dtype.kind == "f" and array.ndim == 2:
             if array.shape[0] == 0:
                 raise InputError(f"{what} is empty: there is nothing to sample from")

@@ -334,8 +334,7 @@ def labeled_features(sampler, X) -> np.ndarray:
     if X is None:
         return np.empty((0, 0))
     if hasattr(sampler, "classifier_"):
-        check_model_input(X, "labeled X")
-        return sampler._features(X)
+        return sampler._features(check_model_input(X, "labeled X"))
     return check_features(X, "labeled X", allow_empty=True)
 
 
