@@ -19,9 +19,11 @@ from active_labeling.errors import InputError, NotFittedError
 from active_labeling.experiment import simulate_loop
 from active_labeling.samplers import (
     CommitteeSampler,
+    IWKMeansSampler,
     KCenterGreedySampler,
     MarginSampler,
     ScoredSampler,
+    TypiClustSampler,
     WKMeansSampler,
     iter_chunks,
 )
@@ -383,3 +385,61 @@ def test_nan_is_named_when_the_model_finds_it_first_and_when_the_sampler_does():
         sampler = MarginSampler(model, 3).fit(X, y)
         with pytest.raises(InputError, match=r"row 61, column 2"):
             sampler.select_samples(iter_chunks(pool, 25))
+
+
+def _named(values, columns):
+    return pd.DataFrame(values, columns=columns)
+
+
+LABELED_SET_SAMPLERS = {
+    "KCenterGreedySampler": lambda: KCenterGreedySampler(4, random_state=0),
+    "TypiClustSampler": lambda: TypiClustSampler(4, n_neighbors=5, random_state=0),
+    "IWKMeansSampler": lambda: IWKMeansSampler(LogisticRegression(), 4, random_state=0),
+}
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+@pytest.mark.parametrize("name", LABELED_SET_SAMPLERS)
+def test_a_pool_with_its_columns_in_another_order_is_refused_by_name(name):
+    rng = np.random.default_rng(0)
+    columns = ["a", "b", "c"]
+    X_lab = _named(rng.normal(size=(30, 3)) * [1, 10, 100], columns)
+    y_lab = (X_lab["a"] > 0).astype(int).to_numpy()
+    pool = _named(rng.normal(size=(80, 3)) * [1, 10, 100], columns)
+    sampler = LABELED_SET_SAMPLERS[name]().fit(X_lab, y_lab)
+    assert sampler.feature_names_in_.tolist() == columns
+    in_order = sampler.select_samples(pool)
+    with pytest.raises(
+        InputError,
+        match=rf"{name}: pool X has the columns of the labeled X in another order "
+        r"\(column 0 is 'c', was 'a'\).*X_pool\[sampler\.feature_names_in_\]",
+    ):
+        sampler.select_samples(pool[["c", "b", "a"]])
+    with pytest.raises(InputError, match=r"unseen at fit: 'd'; missing: 'c'"):
+        sampler.select_samples(pool.rename(columns={"c": "d"}))
+    # Reordered as the message says, the pool selects what it selected in order.
+    shuffled = pool[["c", "b", "a"]]
+    np.testing.assert_array_equal(
+        sampler.select_samples(shuffled[sampler.feature_names_in_]), in_order
+    )
+    # An array has no names: it is taken by position, as scikit-learn does.
+    np.testing.assert_array_equal(sampler.select_samples(pool.to_numpy()), in_order)
+
+
+def test_a_refit_on_an_array_forgets_the_column_names():
+    frame = _named(np.random.default_rng(0).normal(size=(20, 2)), ["a", "b"])
+    sampler = KCenterGreedySampler(2).fit(frame)
+    sampler.fit(frame.to_numpy())
+    assert not hasattr(sampler, "feature_names_in_")
+    assert sampler.select_samples(frame[["b", "a"]]).shape == (2,)
+
+
+def test_iwkmeans_checks_every_chunk_of_a_streamed_pool():
+    rng = np.random.default_rng(0)
+    X_lab = _named(rng.normal(size=(30, 2)), ["a", "b"])
+    y_lab = (X_lab["a"] > 0).astype(int).to_numpy()
+    pool = _named(rng.normal(size=(60, 2)), ["a", "b"])
+    sampler = IWKMeansSampler(LogisticRegression(), 3, random_state=0).fit(X_lab, y_lab)
+    chunks = iter([pool[:30], pool[30:][["b", "a"]]])
+    with pytest.raises(InputError, match="another order"):
+        sampler.select_samples(chunks)

@@ -211,6 +211,44 @@ def explain_model_error(X, what: str = "pool X", *, row_offset: int = 0) -> None
         _raise_first_non_finite(X, X, what, row_offset)
 
 
+def feature_names(X) -> np.ndarray | None:
+    """The column names of a DataFrame, as an object array; None for anything else."""
+    return np.asarray(X.columns, dtype=object) if isinstance(X, pd.DataFrame) else None
+
+
+def check_feature_names(X, fitted, owner: str, what: str = "pool X") -> None:
+    """Refuse a DataFrame whose columns are not, in order, the ``fitted`` ones.
+
+    The samplers compare rows column by column: a pool with its columns in another order
+    would be measured against the wrong labeled features. As scikit-learn's estimators do
+    ("The feature names should match those that were passed during fit"), a mismatch is
+    refused rather than guessed; input without names (an array) is taken by position.
+    """
+    names = feature_names(X)
+    if fitted is None or names is None:
+        return
+    names, fitted = names.tolist(), list(fitted)
+    if names == fitted:
+        return
+    unseen = [name for name in names if name not in fitted]
+    missing = [name for name in fitted if name not in names]
+    if not unseen and not missing:
+        j = next(j for j, (now, then) in enumerate(zip(names, fitted, strict=False)) if now != then)
+        raise InputError(
+            f"{owner}: {what} has the columns of the labeled X in another order (column {j} "
+            f"is {names[j]!r}, was {fitted[j]!r}); the sampler compares columns by position, "
+            "so reorder it as in fit: X_pool[sampler.feature_names_in_]"
+        )
+    raise InputError(
+        f"{owner}: the columns of {what} are not those of the labeled X given to fit "
+        f"(unseen at fit: {_listed(unseen)}; missing: {_listed(missing)})"
+    )
+
+
+def _listed(names: list) -> str:
+    return ", ".join(map(repr, names)) or "none"
+
+
 def n_rows(X) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 

@@ -20,10 +20,12 @@ from active_labeling.errors import InputError, NotFittedError
 from active_labeling.samplers._validation import (
     as_generator,
     check_batch_size,
+    check_feature_names,
     check_features,
     check_model_input,
     effective_batch_size,
     explain_model_error,
+    feature_names,
     is_chunk_stream,
     n_rows,
 )
@@ -82,6 +84,18 @@ class BaseSampler(BaseEstimator):
                 f"{type(self).__name__} needs the whole pool at once; pass an array or a "
                 "DataFrame, not a stream of chunks"
             )
+
+    def _record_feature_names(self, X) -> None:
+        """Keep the column names of the labeled X (``feature_names_in_``), if it has any."""
+        names = feature_names(X)
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)  # a refit on an array forgets them
+        else:
+            self.feature_names_in_ = names
+
+    def _check_feature_names(self, X) -> None:
+        """Refuse a pool whose columns differ, by name or order, from the labeled X's."""
+        check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
 
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
@@ -350,12 +364,14 @@ class LabeledSetSampler(BaseSampler):
         y : ignored
         """
         self.labeled_ = labeled_features(self, X)
+        self._record_feature_names(X)
         return self
 
     def _pool_and_labeled(self, X) -> tuple[np.ndarray, np.ndarray, int]:
         """The validated pool, the labeled points, and the batch size for this pool."""
         self._check_fitted("labeled_")
         self._check_stream_unsupported(X)
+        self._check_feature_names(X)
         X = check_features(X)
         batch_size = effective_batch_size(self.batch_size, X.shape[0], type(self).__name__)
         check_same_features(X, self.labeled_)

@@ -307,11 +307,17 @@ class IWKMeansSampler(WKMeansSampler):
         """
         super().fit(X, y)
         self.fixed_centroids_ = labeled_features(self, X)
+        self._record_feature_names(X)
         return self
 
     def _prepare(self) -> None:
         super()._prepare()
         self._check_fitted("fixed_centroids_")
+
+    def _validate_chunk(self, X, row_offset: int):
+        # Each chunk: its rows are measured against the fixed centroids, column by column.
+        self._check_feature_names(X)
+        return super()._validate_chunk(X, row_offset)
 
     def _representative_rows(self, best, batch_size: int) -> np.ndarray:
         """The row closest to each free centroid of the incremental k-means."""
