@@ -336,8 +336,10 @@ def test_parameter_names_in_errors():
         )
     with pytest.raises(InputError, match="chunk_size"):
         list(iter_chunks(np.zeros((3, 1)), 0))
-    with pytest.raises(InputError, match="at least 2 members"):
+    with pytest.raises(InputError, match="n_members must be an integer of at least 2, got 1"):
         CommitteeSampler(LogisticRegression(), 2, n_members=1).fit([[0], [1]], [0, 1])
+    with pytest.raises(InputError, match="a committee needs at least 2 members, got 1"):
+        CommitteeSampler([LogisticRegression()], 2).fit([[0], [1]], [0, 1])
 
 
 def test_batch_equal_to_the_pool_gives_it_whole_without_warning(problem, recwarn):

@@ -17,20 +17,40 @@ import scipy.sparse as sp
 from active_labeling.errors import BatchSizeWarning, InputError
 
 
+def plain(value):
+    """A numpy scalar as the Python value it holds, for messages: ``np.int64(0)`` is ``0``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_int(value) -> bool:
+    """Whether ``value`` is an integer; a bool is not one, though Python counts it as one."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def check_random_state(random_state, owner: str | None = None) -> None:
+    """Refuse what ``as_generator`` cannot turn into a generator, without drawing from it."""
+    if random_state is None or (_is_int(random_state) and random_state >= 0):
+        return
+    if isinstance(random_state, np.random.Generator | np.random.RandomState):
+        return
+    prefix = f"{owner}: " if owner else ""
+    raise InputError(
+        f"{prefix}random_state must be None, a non-negative int or a numpy Generator, "
+        f"got {plain(random_state)!r}"
+    )
+
+
 def as_generator(random_state) -> np.random.Generator:
     """Turn ``None``, an int, a ``Generator`` or a ``RandomState`` into a ``Generator``.
 
     A ``Generator`` is used as is (its state advances); an int always gives the same stream.
     """
-    if random_state is None or isinstance(random_state, numbers.Integral | np.integer):
-        return np.random.default_rng(random_state)
+    check_random_state(random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    raise InputError(
-        f"random_state must be None, an int or a numpy Generator, got {random_state!r}"
-    )
+    return np.random.default_rng(random_state)
 
 
 def seed_from(rng: np.random.Generator) -> int:
@@ -38,14 +58,30 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(np.iinfo(np.int32).max))
 
 
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer) or value < 1:
-        raise InputError(f"{name} must be a positive int, got {value!r}")
+def check_int(value, name: str, owner: str | None = None, *, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer of at least ``minimum``; else an InputError
+    naming the parameter, its value, and ``owner`` (the sampler) when given."""
+    if not _is_int(value) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        prefix = f"{owner}: " if owner else ""
+        raise InputError(f"{prefix}{name} must be {expected}, got {plain(value)!r}")
     return int(value)
 
 
-def check_batch_size(batch_size) -> int:
-    return check_positive_int(batch_size, "batch_size")
+def check_positive_int(value, name: str, owner: str | None = None) -> int:
+    return check_int(value, name, owner)
+
+
+def check_batch_size(batch_size, owner: str | None = None) -> int:
+    return check_positive_int(batch_size, "batch_size", owner)
+
+
+def check_bool(value, name: str, owner: str | None = None) -> bool:
+    """``value`` if it is a bool; a string such as "no" is refused, not read as true."""
+    if not isinstance(value, bool | np.bool_):
+        prefix = f"{owner}: " if owner else ""
+        raise InputError(f"{prefix}{name} must be True or False, got {plain(value)!r}")
+    return bool(value)
 
 
 def seed_estimator(estimator, rng: np.random.Generator):
@@ -66,7 +102,7 @@ def seed_estimator(estimator, rng: np.random.Generator):
 
 def effective_batch_size(batch_size, n_pool: int, name: str) -> int:
     """The batch size to use on a pool of ``n_pool`` rows, warning when it is cut."""
-    batch_size = check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size, name)
     if batch_size > n_pool:
         warnings.warn(
             f"{name}: batch_size={batch_size} is larger than the pool ({n_pool} rows); "

@@ -9,6 +9,7 @@ memory bounded by one chunk plus the batch. Nothing here knows about datasets or
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,10 +20,12 @@ from sklearn.pipeline import Pipeline
 from active_labeling.errors import InputError, NotFittedError
 from active_labeling.samplers._validation import (
     as_generator,
-    check_batch_size,
+    check_bool,
     check_feature_names,
     check_features,
+    check_int,
     check_model_input,
+    check_random_state,
     effective_batch_size,
     explain_model_error,
     feature_names,
@@ -60,9 +63,23 @@ def top_k(scores: np.ndarray, k: int, index: np.ndarray | None = None) -> np.nda
 class BaseSampler(BaseEstimator):
     """Base class of the samplers. Subclasses implement ``select_samples``."""
 
+    #: Integer parameters and the smallest value each accepts, checked by _validate_params.
+    _int_params: ClassVar[dict[str, int]] = {"batch_size": 1}
+
     def fit(self, X=None, y=None):
         """Learn what the sampler needs from the labeled data; returns ``self``."""
+        self._validate_params()
         return self
+
+    def _validate_params(self) -> None:
+        """Check the parameters where the work starts (``fit``, ``select_samples``,
+        ``score_samples``): the constructor only stores them, and ``set_params`` may change
+        them between two calls."""
+        owner = type(self).__name__
+        for name, minimum in self._int_params.items():
+            check_int(getattr(self, name), name, owner, minimum=minimum)
+        if "random_state" in self._get_param_names():
+            check_random_state(self.random_state, owner)
 
     def select_samples(self, X) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -174,6 +191,7 @@ class ScoredSampler(BaseSampler):
         ndarray of shape (n,)
             One score per row.
         """
+        self._validate_params()
         self._check_stream_unsupported(X)
         self._prepare()
         return self._score_chunk(self._validate_chunk(X, 0), self._rng(), 0)
@@ -214,7 +232,8 @@ class ScoredSampler(BaseSampler):
 
     def select_with_scores(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``select_samples(X)`` and the scores of the selected rows, best first."""
-        batch_size = check_batch_size(self.batch_size)
+        self._validate_params()
+        batch_size = int(self.batch_size)
         best = self._stream(X, batch_size)
         effective_batch_size(batch_size, best.n_seen, type(self).__name__)
         return best.index, best.scores
@@ -265,7 +284,12 @@ class ModelBasedMixin:
             explain_model_error(X, "labeled X")
             raise
 
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_bool(self.prefit, "prefit", type(self).__name__)
+
     def _fit_classifier(self, X, y):
+        self._validate_params()
         self._check_classifier(self.classifier)
         if self.prefit:
             self._check_prefit(self.classifier)
@@ -363,12 +387,14 @@ class LabeledSetSampler(BaseSampler):
         X : array-like of shape (n_labeled, d), optional
         y : ignored
         """
+        self._validate_params()
         self.labeled_ = labeled_features(self, X)
         self._record_feature_names(X)
         return self
 
     def _pool_and_labeled(self, X) -> tuple[np.ndarray, np.ndarray, int]:
         """The validated pool, the labeled points, and the batch size for this pool."""
+        self._validate_params()
         self._check_fitted("labeled_")
         self._check_stream_unsupported(X)
         self._check_feature_names(X)
