@@ -445,3 +445,65 @@ def test_iwkmeans_checks_every_chunk_of_a_streamed_pool():
     chunks = iter([pool[:30], pool[30:][["b", "a"]]])
     with pytest.raises(InputError, match="another order"):
         sampler.select_samples(chunks)
+
+
+def _with_missing(kind, frame, row, column):
+    """``frame`` with the cell (row, column) missing, stored the way ``kind`` says."""
+    frame = frame.copy()
+    if kind == "Float64":
+        frame[column] = frame[column].astype("Float64")
+        frame.loc[row, column] = pd.NA
+    elif kind == "Int64":
+        frame[column] = frame[column].round().astype("Int64")
+        frame.loc[row, column] = pd.NA
+    else:  # an object column holding pd.NA or None among floats
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = pd.NA if kind == "object pd.NA" else None
+    return frame
+
+
+MISSING_KINDS = ["Float64", "Int64", "object pd.NA", "object None"]
+#: Samplers that must refuse a missing value: every one but random sampling (which ignores
+#: the values) and the committee of trees (trees take missing values natively).
+REFUSE_MISSING = [
+    name for name in SAMPLER_FACTORIES if name not in ("RandomSampler", "CommitteeSampler")
+]
+
+
+@pytest.mark.parametrize("kind", MISSING_KINDS)
+@pytest.mark.parametrize("name", REFUSE_MISSING)
+def test_a_missing_value_of_any_pandas_kind_is_named_by_row_and_column(name, kind, problem):
+    X_lab, y_lab, pool = problem
+    columns = [f"f{j}" for j in range(pool.shape[1])]
+    frame = _with_missing(kind, pd.DataFrame(pool, columns=columns), 13, "f4")
+    sampler = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab)
+    with pytest.raises(InputError, match=r"^pool X has a missing value at row 13, column 'f4'"):
+        sampler.select_samples(frame)
+    cells = frame.to_numpy(dtype=object)  # the same cells in an object array
+    with pytest.raises(InputError, match=r"^pool X has a missing value at row 13, column 4;"):
+        sampler.select_samples(cells)
+
+
+@pytest.mark.parametrize("kind", MISSING_KINDS)
+@pytest.mark.parametrize(
+    "name", ["KCenterGreedySampler", "TypiClustSampler", "IWKMeansSampler", "MarginSampler"]
+)
+def test_a_missing_labeled_value_of_any_pandas_kind_is_named(name, kind, problem):
+    X_lab, y_lab, _ = problem
+    columns = [f"f{j}" for j in range(X_lab.shape[1])]
+    frame = _with_missing(kind, pd.DataFrame(X_lab, columns=columns), 2, "f1")
+    with pytest.raises(InputError, match=r"^labeled X has a missing value at row 2, column 'f1'"):
+        SAMPLER_FACTORIES[name](5, 0).fit(frame, y_lab)
+
+
+@pytest.mark.parametrize("name", ["KMeansSampler", "KCenterGreedySampler", "TypiClustSampler"])
+def test_a_non_numeric_cell_is_named_by_row_and_column(name, problem):
+    X_lab, y_lab, pool = problem
+    frame = pd.DataFrame(pool, columns=[f"f{j}" for j in range(pool.shape[1])])
+    frame["f2"] = frame["f2"].astype(object)
+    frame.loc[7, "f2"] = "n/a"
+    sampler = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab)
+    with pytest.raises(
+        InputError, match=r"^pool X has a non-numeric value \('n/a'\) at row 7, column 'f2'"
+    ):
+        sampler.select_samples(frame)

@@ -122,7 +122,12 @@ def _column_name(X, j: int):
 def _raise_first(bad: np.ndarray, values, X, what: str, row_offset: int, kind=None) -> None:
     rows, cols = np.nonzero(bad)
     i, j = int(rows[0]), int(cols[0])
-    kind = kind or f"a non-finite value ({values[i, j]})"
+    if kind is None:
+        # In a DataFrame or an object array a NaN marks a missing value (None becomes
+        # one): named as the model-based samplers name it.
+        objects = isinstance(X, np.ndarray) and X.dtype.kind == "O"
+        missing = (isinstance(X, pd.DataFrame) or objects) and np.isnan(values[i, j])
+        kind = "a missing value" if missing else f"a non-finite value ({values[i, j]})"
     raise InputError(
         f"{what} has {kind} at row {i + row_offset}, column {_column_name(X, j)}; "
         "remove or impute it before sampling"
@@ -133,6 +138,50 @@ def _raise_first_non_finite(values: np.ndarray, X, what: str, row_offset: int) -
     bad = ~np.isfinite(values)
     if bad.any():
         _raise_first(bad, values, X, what, row_offset)
+
+
+def _converts_to_float(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _raise_first_non_numeric(X, what: str, row_offset: int) -> None:
+    """After ``X`` failed to convert to floats, name its first cell that is missing (pd.NA,
+    None) or not a number. Returns quietly when ``X`` is no table (the caller's error stands).
+
+    Runs only on that failure, so the cell-by-cell look at object columns costs nothing on
+    good input.
+    """
+    if isinstance(X, pd.DataFrame):
+        cells = X
+    else:
+        try:
+            array = np.asarray(X, dtype=object)
+        except (TypeError, ValueError):
+            return
+        if array.ndim != 2:
+            return
+        cells = pd.DataFrame(array)
+    missing = cells.isna().to_numpy()
+    non_numeric = np.zeros(missing.shape, dtype=bool)
+    for j in range(cells.shape[1]):
+        column = cells.iloc[:, j]
+        if column.dtype == object:
+            non_numeric[:, j] = [not _converts_to_float(v) for v in column.to_numpy()]
+    bad = missing | non_numeric
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        i, j = int(rows[0]), int(cols[0])
+        if missing[i, j]:
+            _raise_first(bad, None, X, what, row_offset, "a missing value")
+        raise InputError(
+            f"{what} has a non-numeric value ({plain(cells.iat[i, j])!r}) at row "
+            f"{i + row_offset}, column {_column_name(X, j)}; this sampler measures numeric "
+            "features: encode or drop that column first"
+        )
 
 
 def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=False):
@@ -157,6 +206,7 @@ def check_features(X, what: str = "pool X", *, row_offset: int = 0, allow_empty=
     try:
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
+        _raise_first_non_numeric(X, what, row_offset)
         raise InputError(f"{what} must be numeric: {exc}") from None
     if values.ndim == 1:
         raise InputError(
@@ -239,8 +289,11 @@ def explain_model_error(X, what: str = "pool X", *, row_offset: int = 0) -> None
     """
     if isinstance(X, pd.Series):
         X = X.to_frame()
-    if isinstance(X, pd.DataFrame):
-        missing = X.isna().to_numpy()
+    if isinstance(X, pd.DataFrame) or (
+        isinstance(X, np.ndarray) and X.dtype.kind == "O" and X.ndim == 2
+    ):
+        # pd.isna, not np.isnan: it also finds pd.NA and None in object columns.
+        missing = np.asarray(pd.isna(X))
         if missing.any():
             _raise_first(missing, None, X, what, row_offset, "a missing value")
     elif isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2:

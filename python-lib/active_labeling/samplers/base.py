@@ -280,7 +280,7 @@ class ModelBasedMixin:
             )
         try:
             return model.fit(X, y)
-        except ValueError:
+        except (TypeError, ValueError):  # TypeError: a pd.NA that float() refuses
             explain_model_error(X, "labeled X")
             raise
 
@@ -361,7 +361,7 @@ def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -
     """``model.predict_proba(X)``, validated; a refusal over missing values names the cell."""
     try:
         proba = model.predict_proba(X)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: a pd.NA that float() refuses
         explain_model_error(X, row_offset=row_offset)
         raise
     return check_proba(proba, f"{what}'s predict_proba")
