@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -178,6 +180,29 @@ def test_a_single_class_in_the_labeled_set_gets_advice():
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(InputError, match=r"single class.*model-free strategy"):
         MarginSampler(LogisticRegression(), 2).fit(X, np.zeros(10))
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        (np.zeros(10, dtype=np.int64), "0"),
+        (np.array(["spam"] * 10), "'spam'"),
+        (np.ones(10), "1.0"),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["margin", "committee"])
+def test_the_single_class_error_shows_the_class_as_a_plain_value(strategy, labels, shown):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    sampler = make_sampler(strategy, classifier=LogisticRegression(), prefit=False)
+    with pytest.raises(InputError, match=re.escape(f"single class ({shown} x 10)")):
+        sampler.fit(X, labels)
+
+
+def test_numpy_values_in_parameter_errors_show_as_plain_values():
+    with pytest.raises(InputError, match=r"chunk_size must be a positive integer, got 0$"):
+        list(iter_chunks(np.zeros((3, 1)), np.int64(0)))
+    with pytest.raises(InputError, match=r"non-negative int or a numpy Generator, got -1$"):
+        KCenterGreedySampler(2, random_state=np.int64(-1)).fit().select_samples(np.zeros((3, 1)))
 
 
 def test_simulation_starts_with_two_classes_even_from_two_labels():

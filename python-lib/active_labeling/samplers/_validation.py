@@ -325,8 +325,8 @@ def check_feature_names(X, fitted, owner: str, what: str = "pool X") -> None:
         j = next(j for j, (now, then) in enumerate(zip(names, fitted, strict=False)) if now != then)
         raise InputError(
             f"{owner}: {what} has the columns of the labeled X in another order (column {j} "
-            f"is {names[j]!r}, was {fitted[j]!r}); the sampler compares columns by position, "
-            "so reorder it as in fit: X_pool[sampler.feature_names_in_]"
+            f"is {plain(names[j])!r}, was {plain(fitted[j])!r}); the sampler compares columns "
+            "by position, so reorder it as in fit: X_pool[sampler.feature_names_in_]"
         )
     raise InputError(
         f"{owner}: the columns of {what} are not those of the labeled X given to fit "
@@ -335,7 +335,7 @@ def check_feature_names(X, fitted, owner: str, what: str = "pool X") -> None:
 
 
 def _listed(names: list) -> str:
-    return ", ".join(map(repr, names)) or "none"
+    return ", ".join(repr(plain(name)) for name in names) or "none"
 
 
 def n_rows(X) -> int:

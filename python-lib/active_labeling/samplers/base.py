@@ -31,6 +31,7 @@ from active_labeling.samplers._validation import (
     feature_names,
     is_chunk_stream,
     n_rows,
+    plain,
 )
 from active_labeling.samplers.scores import check_proba
 
@@ -273,8 +274,8 @@ class ModelBasedMixin:
         if classes.shape[0] < 2:
             raise InputError(
                 f"{type(self).__name__}: the labeled set holds a single class "
-                f"({classes[0]!r} x {len(y)}); a model needs at least 2 classes: label more, "
-                "or start with a model-free strategy (random, kmeans, kcenter, typiclust)"
+                f"({plain(classes[0])!r} x {len(y)}); a model needs at least 2 classes: label "
+                "more, or start with a model-free strategy (random, kmeans, kcenter, typiclust)"
                 if classes.shape[0]
                 else f"{type(self).__name__}: the labeled set is empty"
             )
