@@ -521,11 +521,12 @@ def test_a_missing_labeled_value_of_any_pandas_kind_is_named(name, kind, problem
         SAMPLER_FACTORIES[name](5, 0).fit(frame, y_lab)
 
 
+@pytest.mark.parametrize("dtype", [object, "str"])
 @pytest.mark.parametrize("name", ["KMeansSampler", "KCenterGreedySampler", "TypiClustSampler"])
-def test_a_non_numeric_cell_is_named_by_row_and_column(name, problem):
+def test_a_non_numeric_cell_is_named_by_row_and_column(name, dtype, problem):
     X_lab, y_lab, pool = problem
     frame = pd.DataFrame(pool, columns=[f"f{j}" for j in range(pool.shape[1])])
-    frame["f2"] = frame["f2"].astype(object)
+    frame["f2"] = frame["f2"].astype(dtype)  # "str": numbers as text, as read from a CSV
     frame.loc[7, "f2"] = "n/a"
     sampler = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab)
     with pytest.raises(

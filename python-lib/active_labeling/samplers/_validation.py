@@ -169,7 +169,7 @@ def _raise_first_non_numeric(X, what: str, row_offset: int) -> None:
     non_numeric = np.zeros(missing.shape, dtype=bool)
     for j in range(cells.shape[1]):
         column = cells.iloc[:, j]
-        if column.dtype == object:
+        if not pd.api.types.is_numeric_dtype(column.dtype):  # object, str, datetime...
             non_numeric[:, j] = [not _converts_to_float(v) for v in column.to_numpy()]
     bad = missing | non_numeric
     if bad.any():
