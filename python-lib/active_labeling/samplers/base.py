@@ -383,6 +383,9 @@ class LabeledSetSampler(BaseSampler):
     def fit(self, X=None, y=None):
         """Record the labeled points (none if ``X`` is None).
 
+        A DataFrame's column names are kept in ``feature_names_in_``: a pool DataFrame whose
+        columns differ from them, by name or by order, is then refused.
+
         Parameters
         ----------
         X : array-like of shape (n_labeled, d), optional

@@ -306,6 +306,9 @@ class IWKMeansSampler(WKMeansSampler):
     def fit(self, X=None, y=None):
         """Fit the classifier (unless prefit) and record the labeled points as fixed centroids.
 
+        A DataFrame's column names are kept in ``feature_names_in_``: a pool DataFrame whose
+        columns differ from them, by name or by order, is then refused.
+
         Parameters
         ----------
         X : array-like of shape (n_labeled, d)
