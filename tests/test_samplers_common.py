@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pandas as pd
@@ -116,9 +117,8 @@ def test_non_finite_labeled_value_names_row_and_column(name, problem):
 
 @pytest.mark.parametrize("name", ALL)
 def test_bad_batch_size_is_named(name, problem):
-    sampler = fitted(name, problem, batch_size=0)
     with pytest.raises(InputError, match="batch_size"):
-        sampler.select_samples(problem[2])
+        fitted(name, problem, batch_size=0).select_samples(problem[2])
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -192,3 +192,76 @@ def test_docstring_is_numpydoc_with_a_runnable_example(name):
     doc = inspect.getdoc(type(SAMPLER_FACTORIES[name](1, 0)))
     assert "Parameters\n----------" in doc
     assert "Examples\n--------" in doc and ">>>" in doc
+
+
+#: Integer parameters of each sampler and their smallest valid value.
+INT_PARAMS = [(name, "batch_size", 1) for name in ALL] + [
+    ("KMeansSampler", "n_init", 1),
+    ("MiniBatchKMeansSampler", "n_init", 1),
+    ("MiniBatchKMeansSampler", "kmeans_batch_size", 1),
+    ("WKMeansSampler", "beta", 1),
+    ("IWKMeansSampler", "beta", 1),
+    ("IWKMeansSampler", "max_iter", 1),
+    ("CommitteeSampler", "n_members", 2),
+    ("TypiClustSampler", "n_neighbors", 1),
+    ("TypiClustSampler", "min_cluster_size", 1),
+    ("TypiClustSampler", "max_clusters", 1),
+]
+NOT_INTEGERS = [1.5, "x", True, None]
+
+
+INT_CASES = [
+    pytest.param(name, param, minimum, bad, id=f"{name}-{param}={bad!r}")
+    for name, param, minimum in INT_PARAMS
+    for bad in [minimum - 1, -1, *NOT_INTEGERS]
+]
+
+
+def _bad_value_message(name, param, minimum, bad):
+    expected = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+    owner = type(SAMPLER_FACTORIES[name](1, 0)).__name__
+    return re.escape(f"{owner}: {param} must be {expected}, got {bad!r}")
+
+
+@pytest.mark.parametrize(("name", "param", "minimum", "bad"), INT_CASES)
+def test_a_bad_integer_parameter_is_named_with_its_value_at_fit_and_at_select(
+    name, param, minimum, bad, problem
+):
+    X_lab, y_lab, pool = problem
+    message = _bad_value_message(name, param, minimum, bad)
+    # The constructor only stores: the value is refused where the sampler starts working.
+    sampler = SAMPLER_FACTORIES[name](5, 0).set_params(**{param: bad})
+    with pytest.raises(InputError, match=message):
+        sampler.fit(X_lab, y_lab)
+    fitted = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab).set_params(**{param: bad})
+    with pytest.raises(InputError, match=message):
+        fitted.select_samples(pool)
+
+
+@pytest.mark.parametrize(("name", "param", "minimum"), INT_PARAMS)
+def test_a_numpy_integer_parameter_is_an_integer(name, param, minimum, problem):
+    X_lab, y_lab, pool = problem
+    sampler = SAMPLER_FACTORIES[name](5, 0).set_params(**{param: np.int64(max(minimum, 5))})
+    assert sampler.fit(X_lab, y_lab).select_samples(pool).shape == (5,)
+
+
+@pytest.mark.parametrize("name", MODEL_BASED)
+@pytest.mark.parametrize("bad", ["no", 0, None])
+def test_prefit_must_be_a_bool(name, bad, problem):
+    X_lab, y_lab, _ = problem
+    sampler = SAMPLER_FACTORIES[name](5, 0).set_params(prefit=bad)
+    with pytest.raises(InputError, match=re.escape(f"prefit must be True or False, got {bad!r}")):
+        sampler.fit(X_lab, y_lab)
+
+
+SEEDED = [name for name in ALL if "random_state" in SAMPLER_FACTORIES[name](1, 0).get_params()]
+
+
+@pytest.mark.parametrize("name", SEEDED)
+@pytest.mark.parametrize("bad", [-1, 1.5, "x", True])
+def test_a_bad_random_state_is_named_with_its_value(name, bad, problem):
+    X_lab, y_lab, pool = problem
+    sampler = SAMPLER_FACTORIES[name](5, bad)
+    message = f"random_state must be None, a non-negative int or a numpy Generator, got {bad!r}"
+    with pytest.raises(InputError, match=re.escape(message)):
+        sampler.fit(X_lab, y_lab).select_samples(pool)

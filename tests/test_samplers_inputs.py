@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,12 +21,15 @@ from active_labeling.errors import InputError, NotFittedError
 from active_labeling.experiment import simulate_loop
 from active_labeling.samplers import (
     CommitteeSampler,
+    IWKMeansSampler,
     KCenterGreedySampler,
     MarginSampler,
+    ScoredSampler,
+    TypiClustSampler,
     WKMeansSampler,
     iter_chunks,
 )
-from active_labeling.samplers.registry import STRATEGIES, make_sampler
+from active_labeling.samplers.registry import STRATEGIES, make_sampler, needs_classifier
 
 from sampler_factories import SAMPLER_FACTORIES
 
@@ -117,6 +122,50 @@ def test_text_goes_to_a_text_pipeline_as_a_list_or_a_series():
     np.testing.assert_array_equal(sampler.select_samples(pd.Series(pool)), picked)
 
 
+def text_problem():
+    """A labeled set and a pool of short texts, as Python lists of str."""
+    rng = np.random.default_rng(0)
+    positive, negative, neutral = (
+        ["good", "great", "nice"],
+        ["bad", "awful", "dull"],
+        ["movie", "film", "plot", "cast"],
+    )
+
+    def texts(n):
+        sentiment = rng.integers(0, 2, n)
+        words = [
+            [rng.choice(positive if s else negative), *rng.choice(neutral, 2)] for s in sentiment
+        ]
+        return [" ".join(w) for w in words], sentiment.tolist()
+
+    X_lab, y_lab = texts(30)
+    pool, _ = texts(50)
+    return X_lab, y_lab, pool
+
+
+TEXT_STRATEGIES = [name for name in STRATEGIES if needs_classifier(name)] + ["random"]
+
+
+@pytest.mark.parametrize("strategy", TEXT_STRATEGIES)
+def test_a_text_pool_as_a_list_selects_as_an_array_a_series_and_a_stream(strategy):
+    X_lab, y_lab, pool = text_problem()
+
+    def picks(X_labeled, X_pool):
+        model = make_pipeline(TfidfVectorizer(), LogisticRegression())
+        params = {} if strategy in ("random", "committee") else {"prefit": False}
+        sampler = make_sampler(strategy, classifier=model, batch_size=4, random_state=0, **params)
+        return sampler.fit(X_labeled, y_lab).select_samples(X_pool).tolist()
+
+    as_list = picks(X_lab, pool)
+    assert len(set(as_list)) == 4
+    assert picks(np.array(X_lab, dtype=object), np.array(pool, dtype=object)) == as_list
+    assert picks(pd.Series(X_lab), pd.Series(pool)) == as_list
+    assert picks(tuple(X_lab), tuple(pool)) == as_list
+    if isinstance(make_sampler(strategy, classifier=LogisticRegression()), ScoredSampler):
+        chunks = (pool[start : start + 15] for start in range(0, len(pool), 15))
+        assert picks(X_lab, chunks) == as_list
+
+
 def test_sparse_features_go_to_models_but_not_to_distance_samplers():
     rng = np.random.default_rng(0)
     X = sp.random(50, 8, density=0.3, random_state=0, format="csr")
@@ -131,6 +180,29 @@ def test_a_single_class_in_the_labeled_set_gets_advice():
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(InputError, match=r"single class.*model-free strategy"):
         MarginSampler(LogisticRegression(), 2).fit(X, np.zeros(10))
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        (np.zeros(10, dtype=np.int64), "0"),
+        (np.array(["spam"] * 10), "'spam'"),
+        (np.ones(10), "1.0"),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["margin", "committee"])
+def test_the_single_class_error_shows_the_class_as_a_plain_value(strategy, labels, shown):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    sampler = make_sampler(strategy, classifier=LogisticRegression(), prefit=False)
+    with pytest.raises(InputError, match=re.escape(f"single class ({shown} x 10)")):
+        sampler.fit(X, labels)
+
+
+def test_numpy_values_in_parameter_errors_show_as_plain_values():
+    with pytest.raises(InputError, match=r"chunk_size must be a positive integer, got 0$"):
+        list(iter_chunks(np.zeros((3, 1)), np.int64(0)))
+    with pytest.raises(InputError, match=r"non-negative int or a numpy Generator, got -1$"):
+        KCenterGreedySampler(2, random_state=np.int64(-1)).fit().select_samples(np.zeros((3, 1)))
 
 
 def test_simulation_starts_with_two_classes_even_from_two_labels():
@@ -289,8 +361,10 @@ def test_parameter_names_in_errors():
         )
     with pytest.raises(InputError, match="chunk_size"):
         list(iter_chunks(np.zeros((3, 1)), 0))
-    with pytest.raises(InputError, match="at least 2 members"):
+    with pytest.raises(InputError, match="n_members must be an integer of at least 2, got 1"):
         CommitteeSampler(LogisticRegression(), 2, n_members=1).fit([[0], [1]], [0, 1])
+    with pytest.raises(InputError, match="a committee needs at least 2 members, got 1"):
+        CommitteeSampler([LogisticRegression()], 2).fit([[0], [1]], [0, 1])
 
 
 def test_batch_equal_to_the_pool_gives_it_whole_without_warning(problem, recwarn):
@@ -338,3 +412,124 @@ def test_nan_is_named_when_the_model_finds_it_first_and_when_the_sampler_does():
         sampler = MarginSampler(model, 3).fit(X, y)
         with pytest.raises(InputError, match=r"row 61, column 2"):
             sampler.select_samples(iter_chunks(pool, 25))
+
+
+def _named(values, columns):
+    return pd.DataFrame(values, columns=columns)
+
+
+LABELED_SET_SAMPLERS = {
+    "KCenterGreedySampler": lambda: KCenterGreedySampler(4, random_state=0),
+    "TypiClustSampler": lambda: TypiClustSampler(4, n_neighbors=5, random_state=0),
+    "IWKMeansSampler": lambda: IWKMeansSampler(LogisticRegression(), 4, random_state=0),
+}
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+@pytest.mark.parametrize("name", LABELED_SET_SAMPLERS)
+def test_a_pool_with_its_columns_in_another_order_is_refused_by_name(name):
+    rng = np.random.default_rng(0)
+    columns = ["a", "b", "c"]
+    X_lab = _named(rng.normal(size=(30, 3)) * [1, 10, 100], columns)
+    y_lab = (X_lab["a"] > 0).astype(int).to_numpy()
+    pool = _named(rng.normal(size=(80, 3)) * [1, 10, 100], columns)
+    sampler = LABELED_SET_SAMPLERS[name]().fit(X_lab, y_lab)
+    assert sampler.feature_names_in_.tolist() == columns
+    in_order = sampler.select_samples(pool)
+    with pytest.raises(
+        InputError,
+        match=rf"{name}: pool X has the columns of the labeled X in another order "
+        r"\(column 0 is 'c', was 'a'\).*X_pool\[sampler\.feature_names_in_\]",
+    ):
+        sampler.select_samples(pool[["c", "b", "a"]])
+    with pytest.raises(InputError, match=r"unseen at fit: 'd'; missing: 'c'"):
+        sampler.select_samples(pool.rename(columns={"c": "d"}))
+    # Reordered as the message says, the pool selects what it selected in order.
+    shuffled = pool[["c", "b", "a"]]
+    np.testing.assert_array_equal(
+        sampler.select_samples(shuffled[sampler.feature_names_in_]), in_order
+    )
+    # An array has no names: it is taken by position, as scikit-learn does.
+    np.testing.assert_array_equal(sampler.select_samples(pool.to_numpy()), in_order)
+
+
+def test_a_refit_on_an_array_forgets_the_column_names():
+    frame = _named(np.random.default_rng(0).normal(size=(20, 2)), ["a", "b"])
+    sampler = KCenterGreedySampler(2).fit(frame)
+    sampler.fit(frame.to_numpy())
+    assert not hasattr(sampler, "feature_names_in_")
+    assert sampler.select_samples(frame[["b", "a"]]).shape == (2,)
+
+
+def test_iwkmeans_checks_every_chunk_of_a_streamed_pool():
+    rng = np.random.default_rng(0)
+    X_lab = _named(rng.normal(size=(30, 2)), ["a", "b"])
+    y_lab = (X_lab["a"] > 0).astype(int).to_numpy()
+    pool = _named(rng.normal(size=(60, 2)), ["a", "b"])
+    sampler = IWKMeansSampler(LogisticRegression(), 3, random_state=0).fit(X_lab, y_lab)
+    chunks = iter([pool[:30], pool[30:][["b", "a"]]])
+    with pytest.raises(InputError, match="another order"):
+        sampler.select_samples(chunks)
+
+
+def _with_missing(kind, frame, row, column):
+    """``frame`` with the cell (row, column) missing, stored the way ``kind`` says."""
+    frame = frame.copy()
+    if kind == "Float64":
+        frame[column] = frame[column].astype("Float64")
+        frame.loc[row, column] = pd.NA
+    elif kind == "Int64":
+        frame[column] = frame[column].round().astype("Int64")
+        frame.loc[row, column] = pd.NA
+    else:  # an object column holding pd.NA or None among floats
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = pd.NA if kind == "object pd.NA" else None
+    return frame
+
+
+MISSING_KINDS = ["Float64", "Int64", "object pd.NA", "object None"]
+#: Samplers that must refuse a missing value: every one but random sampling (which ignores
+#: the values) and the committee of trees (trees take missing values natively).
+REFUSE_MISSING = [
+    name for name in SAMPLER_FACTORIES if name not in ("RandomSampler", "CommitteeSampler")
+]
+
+
+@pytest.mark.parametrize("kind", MISSING_KINDS)
+@pytest.mark.parametrize("name", REFUSE_MISSING)
+def test_a_missing_value_of_any_pandas_kind_is_named_by_row_and_column(name, kind, problem):
+    X_lab, y_lab, pool = problem
+    columns = [f"f{j}" for j in range(pool.shape[1])]
+    frame = _with_missing(kind, pd.DataFrame(pool, columns=columns), 13, "f4")
+    sampler = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab)
+    with pytest.raises(InputError, match=r"^pool X has a missing value at row 13, column 'f4'"):
+        sampler.select_samples(frame)
+    cells = frame.to_numpy(dtype=object)  # the same cells in an object array
+    with pytest.raises(InputError, match=r"^pool X has a missing value at row 13, column 4;"):
+        sampler.select_samples(cells)
+
+
+@pytest.mark.parametrize("kind", MISSING_KINDS)
+@pytest.mark.parametrize(
+    "name", ["KCenterGreedySampler", "TypiClustSampler", "IWKMeansSampler", "MarginSampler"]
+)
+def test_a_missing_labeled_value_of_any_pandas_kind_is_named(name, kind, problem):
+    X_lab, y_lab, _ = problem
+    columns = [f"f{j}" for j in range(X_lab.shape[1])]
+    frame = _with_missing(kind, pd.DataFrame(X_lab, columns=columns), 2, "f1")
+    with pytest.raises(InputError, match=r"^labeled X has a missing value at row 2, column 'f1'"):
+        SAMPLER_FACTORIES[name](5, 0).fit(frame, y_lab)
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+@pytest.mark.parametrize("name", ["KMeansSampler", "KCenterGreedySampler", "TypiClustSampler"])
+def test_a_non_numeric_cell_is_named_by_row_and_column(name, dtype, problem):
+    X_lab, y_lab, pool = problem
+    frame = pd.DataFrame(pool, columns=[f"f{j}" for j in range(pool.shape[1])])
+    frame["f2"] = frame["f2"].astype(dtype)  # "str": numbers as text, as read from a CSV
+    frame.loc[7, "f2"] = "n/a"
+    sampler = SAMPLER_FACTORIES[name](5, 0).fit(X_lab, y_lab)
+    with pytest.raises(
+        InputError, match=r"^pool X has a non-numeric value \('n/a'\) at row 7, column 'f2'"
+    ):
+        sampler.select_samples(frame)

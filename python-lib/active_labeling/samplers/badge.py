@@ -150,6 +150,7 @@ class BADGESampler(ModelBasedMixin, BaseSampler):
 
     def select_samples(self, X) -> np.ndarray:
         """Positions of ``batch_size`` rows picked by k-means++ on gradient embeddings."""
+        self._validate_params()
         self._check_fitted("classifier_")
         self._check_stream_unsupported(X)
         X = check_model_input(X)

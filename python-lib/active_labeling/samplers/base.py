@@ -9,6 +9,7 @@ memory bounded by one chunk plus the batch. Nothing here knows about datasets or
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,13 +20,18 @@ from sklearn.pipeline import Pipeline
 from active_labeling.errors import InputError, NotFittedError
 from active_labeling.samplers._validation import (
     as_generator,
-    check_batch_size,
+    check_bool,
+    check_feature_names,
     check_features,
+    check_int,
     check_model_input,
+    check_random_state,
     effective_batch_size,
     explain_model_error,
+    feature_names,
     is_chunk_stream,
     n_rows,
+    plain,
 )
 from active_labeling.samplers.scores import check_proba
 
@@ -58,9 +64,23 @@ def top_k(scores: np.ndarray, k: int, index: np.ndarray | None = None) -> np.nda
 class BaseSampler(BaseEstimator):
     """Base class of the samplers. Subclasses implement ``select_samples``."""
 
+    #: Integer parameters and the smallest value each accepts, checked by _validate_params.
+    _int_params: ClassVar[dict[str, int]] = {"batch_size": 1}
+
     def fit(self, X=None, y=None):
         """Learn what the sampler needs from the labeled data; returns ``self``."""
+        self._validate_params()
         return self
+
+    def _validate_params(self) -> None:
+        """Check the parameters where the work starts (``fit``, ``select_samples``,
+        ``score_samples``): the constructor only stores them, and ``set_params`` may change
+        them between two calls."""
+        owner = type(self).__name__
+        for name, minimum in self._int_params.items():
+            check_int(getattr(self, name), name, owner, minimum=minimum)
+        if "random_state" in self._get_param_names():
+            check_random_state(self.random_state, owner)
 
     def select_samples(self, X) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -82,6 +102,18 @@ class BaseSampler(BaseEstimator):
                 f"{type(self).__name__} needs the whole pool at once; pass an array or a "
                 "DataFrame, not a stream of chunks"
             )
+
+    def _record_feature_names(self, X) -> None:
+        """Keep the column names of the labeled X (``feature_names_in_``), if it has any."""
+        names = feature_names(X)
+        if names is None:
+            self.__dict__.pop("feature_names_in_", None)  # a refit on an array forgets them
+        else:
+            self.feature_names_in_ = names
+
+    def _check_feature_names(self, X) -> None:
+        """Refuse a pool whose columns differ, by name or order, from the labeled X's."""
+        check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
 
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
@@ -160,6 +192,7 @@ class ScoredSampler(BaseSampler):
         ndarray of shape (n,)
             One score per row.
         """
+        self._validate_params()
         self._check_stream_unsupported(X)
         self._prepare()
         return self._score_chunk(self._validate_chunk(X, 0), self._rng(), 0)
@@ -200,7 +233,8 @@ class ScoredSampler(BaseSampler):
 
     def select_with_scores(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``select_samples(X)`` and the scores of the selected rows, best first."""
-        batch_size = check_batch_size(self.batch_size)
+        self._validate_params()
+        batch_size = int(self.batch_size)
         best = self._stream(X, batch_size)
         effective_batch_size(batch_size, best.n_seen, type(self).__name__)
         return best.index, best.scores
@@ -240,18 +274,23 @@ class ModelBasedMixin:
         if classes.shape[0] < 2:
             raise InputError(
                 f"{type(self).__name__}: the labeled set holds a single class "
-                f"({classes[0]!r} x {len(y)}); a model needs at least 2 classes: label more, "
-                "or start with a model-free strategy (random, kmeans, kcenter, typiclust)"
+                f"({plain(classes[0])!r} x {len(y)}); a model needs at least 2 classes: label "
+                "more, or start with a model-free strategy (random, kmeans, kcenter, typiclust)"
                 if classes.shape[0]
                 else f"{type(self).__name__}: the labeled set is empty"
             )
         try:
             return model.fit(X, y)
-        except ValueError:
+        except (TypeError, ValueError):  # TypeError: a pd.NA that float() refuses
             explain_model_error(X, "labeled X")
             raise
 
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_bool(self.prefit, "prefit", type(self).__name__)
+
     def _fit_classifier(self, X, y):
+        self._validate_params()
         self._check_classifier(self.classifier)
         if self.prefit:
             self._check_prefit(self.classifier)
@@ -352,7 +391,7 @@ def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -
     a refusal over missing values names the cell."""
     try:
         proba = model.predict_proba(X)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: a pd.NA that float() refuses
         explain_model_error(X, row_offset=row_offset)
         raise
     return snap_proba(check_proba(proba, f"{what}'s predict_proba"))
@@ -363,8 +402,7 @@ def labeled_features(sampler, X) -> np.ndarray:
     if X is None:
         return np.empty((0, 0))
     if hasattr(sampler, "classifier_"):
-        check_model_input(X, "labeled X")
-        return sampler._features(X)
+        return sampler._features(check_model_input(X, "labeled X"))
     return check_features(X, "labeled X", allow_empty=True)
 
 
@@ -374,18 +412,25 @@ class LabeledSetSampler(BaseSampler):
     def fit(self, X=None, y=None):
         """Record the labeled points (none if ``X`` is None).
 
+        A DataFrame's column names are kept in ``feature_names_in_``: a pool DataFrame whose
+        columns differ from them, by name or by order, is then refused.
+
         Parameters
         ----------
         X : array-like of shape (n_labeled, d), optional
         y : ignored
         """
+        self._validate_params()
         self.labeled_ = labeled_features(self, X)
+        self._record_feature_names(X)
         return self
 
     def _pool_and_labeled(self, X) -> tuple[np.ndarray, np.ndarray, int]:
         """The validated pool, the labeled points, and the batch size for this pool."""
+        self._validate_params()
         self._check_fitted("labeled_")
         self._check_stream_unsupported(X)
+        self._check_feature_names(X)
         X = check_features(X)
         batch_size = effective_batch_size(self.batch_size, X.shape[0], type(self).__name__)
         check_same_features(X, self.labeled_)

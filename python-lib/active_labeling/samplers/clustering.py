@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -24,9 +25,7 @@ from active_labeling.samplers._geometry import (
     squared_norms,
 )
 from active_labeling.samplers._validation import (
-    check_batch_size,
     check_features,
-    check_positive_int,
     effective_batch_size,
     seed_from,
 )
@@ -76,6 +75,8 @@ class KMeansSampler(BaseSampler):
     [0, 3]
     """
 
+    _int_params: ClassVar[dict[str, int]] = {**BaseSampler._int_params, "n_init": 1}
+
     def __init__(self, batch_size: int = 10, *, n_init: int = 1, random_state=None):
         self.batch_size = batch_size
         self.n_init = n_init
@@ -86,6 +87,7 @@ class KMeansSampler(BaseSampler):
 
     def select_samples(self, X) -> np.ndarray:
         """Positions of one representative row per cluster, largest cluster first."""
+        self._validate_params()
         self._check_stream_unsupported(X)
         X = check_features(X)
         batch_size = effective_batch_size(self.batch_size, X.shape[0], type(self).__name__)
@@ -119,6 +121,8 @@ class MiniBatchKMeansSampler(KMeansSampler):
     >>> sorted(int(X[i, 0] > 5) for i in sampler.select_samples(X))
     [0, 1]
     """
+
+    _int_params: ClassVar[dict[str, int]] = {**KMeansSampler._int_params, "kmeans_batch_size": 1}
 
     def __init__(
         self,
@@ -176,6 +180,8 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
     (5, 5)
     """
 
+    _int_params: ClassVar[dict[str, int]] = {**ScoredSampler._int_params, "beta": 1}
+
     def __init__(
         self,
         classifier,
@@ -207,9 +213,9 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
 
     def _candidates(self, X):
         """Stream the pool and keep the most uncertain rows with their features."""
-        batch_size = check_batch_size(self.batch_size)
-        beta = check_positive_int(self.beta, "beta")
-        best = self._stream(X, beta * batch_size, keep_rows=True)
+        self._validate_params()
+        batch_size = int(self.batch_size)
+        best = self._stream(X, int(self.beta) * batch_size, keep_rows=True)
         batch_size = effective_batch_size(batch_size, best.n_seen, type(self).__name__)
         return best, batch_size
 
@@ -274,6 +280,8 @@ class IWKMeansSampler(WKMeansSampler):
     4
     """
 
+    _int_params: ClassVar[dict[str, int]] = {**WKMeansSampler._int_params, "max_iter": 1}
+
     def __init__(
         self,
         classifier,
@@ -298,6 +306,9 @@ class IWKMeansSampler(WKMeansSampler):
     def fit(self, X=None, y=None):
         """Fit the classifier (unless prefit) and record the labeled points as fixed centroids.
 
+        A DataFrame's column names are kept in ``feature_names_in_``: a pool DataFrame whose
+        columns differ from them, by name or by order, is then refused.
+
         Parameters
         ----------
         X : array-like of shape (n_labeled, d)
@@ -307,11 +318,17 @@ class IWKMeansSampler(WKMeansSampler):
         """
         super().fit(X, y)
         self.fixed_centroids_ = labeled_features(self, X)
+        self._record_feature_names(X)
         return self
 
     def _prepare(self) -> None:
         super()._prepare()
         self._check_fitted("fixed_centroids_")
+
+    def _validate_chunk(self, X, row_offset: int):
+        # Each chunk: its rows are measured against the fixed centroids, column by column.
+        self._check_feature_names(X)
+        return super()._validate_chunk(X, row_offset)
 
     def _representative_rows(self, best, batch_size: int) -> np.ndarray:
         """The row closest to each free centroid of the incremental k-means."""

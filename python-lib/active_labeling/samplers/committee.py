@@ -7,6 +7,8 @@ the consensus (soft votes), both scaled to [0, 1].
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import clone
 
@@ -105,6 +107,9 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
     (5, (3,))
     """
 
+    #: A committee of one would always agree with itself.
+    _int_params: ClassVar[dict[str, int]] = {**ScoredSampler._int_params, "n_members": 2}
+
     def __init__(
         self,
         classifier,
@@ -130,17 +135,17 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
         X : array-like or DataFrame of shape (n_labeled, d), optional with ``prefit``
         y : array-like of shape (n_labeled,), optional with ``prefit``
         """
+        self._validate_params()
         if self.method not in METHODS:
             raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
         committee = isinstance(self.classifier, list | tuple)
         members = list(self.classifier) if committee else [self.classifier]
         for member in members:
             self._check_classifier(member)
-        size = len(members) if committee else self.n_members
-        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        if committee and len(members) < 2:
             raise InputError(
-                f"a committee needs at least 2 members, got {size!r}: disagreement of one "
-                "model with itself is always 0"
+                f"a committee needs at least 2 members, got {len(members)}: disagreement of "
+                "one model with itself is always 0"
             )
         if self.prefit:
             if not committee:

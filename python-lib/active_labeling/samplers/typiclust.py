@@ -10,6 +10,7 @@ with the smallest mean distance to its ``n_neighbors`` nearest neighbours in the
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
@@ -64,6 +65,13 @@ class TypiClustSampler(LabeledSetSampler):
     >>> sorted(int(i >= 50) for i in picked)
     [0, 1]
     """
+
+    _int_params: ClassVar[dict[str, int]] = {
+        **LabeledSetSampler._int_params,
+        "n_neighbors": 1,
+        "min_cluster_size": 1,
+        "max_clusters": 1,
+    }
 
     def __init__(
         self,
