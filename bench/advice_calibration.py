@@ -397,7 +397,8 @@ def write_doc(
         f"- Without a holdout: **{best_plain}**.",
         f"- With a holdout: **{best_held}**.",
         "",
-        "| holdout | policy | premature > 1 pt | where hindsight saves ≥ 20%: stopped | its share of hindsight's saving | targets met |",
+        "| holdout | policy | premature > 1 pt | where hindsight saves ≥ 20%: stopped "
+        "| its share of hindsight's saving | targets met |",
         "|---|---|---|---|---|---|",
         *targets,
         "",
