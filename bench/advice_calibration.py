@@ -37,6 +37,7 @@ from active_labeling.experiment.advice import (
     run_histories,
     summarize,
 )
+from active_labeling.experiment.cache import load_iterations
 from active_labeling.metrics.advice import (
     HOLDOUT_ACCURACY,
     AdvicePolicy,
@@ -439,3 +440,163 @@ def write_doc(
     temporary = DOC.with_name(f".{DOC.name}.tmp")
     temporary.write_text(text + ("\n" + reading if reading else ""), encoding="utf-8")
     os.replace(temporary, DOC)
+
+
+# -- auto and the strategy advice against the fixed strategies -------------------------------
+
+STRATEGY_DOC = ROOT / "docs" / "strategy-study.md"
+STRATEGY_HEADING = "## auto, and the strategy advice followed"
+
+
+def _run_table(cache: Path, name: str) -> pd.DataFrame:
+    from active_labeling.experiment.cache import ExperimentDir, run_summaries
+
+    frames = []
+    for folder in ("runs", "auto"):
+        experiment = ExperimentDir(cache / folder / name)
+        iterations = load_iterations(experiment, complete_only=True)
+        frames.append(run_summaries(experiment, iterations))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _verdict(row) -> str:
+    if not row["wilcoxon_p"] < 0.05:
+        return "="
+    return "W" if row["mean_difference"] > 0 else "L"
+
+
+def compare_strategies(cache: Path, datasets: list[str]) -> dict:
+    """AUC of auto and of the advice-following runs beside the fixed strategies."""
+    from advice_study import AUTO, STRATEGIES
+
+    from active_labeling.experiment.report import auc_table, bootstrap_interval, paired_comparison
+
+    rows, followed = [], []
+    for name in datasets:
+        runs = _run_table(cache, name)
+        aucs = auc_table(runs).set_index("strategy")["auc_trapezoid"]
+        fixed = aucs.loc[list(STRATEGIES)]
+        best = str(fixed.idxmax())
+        versus = {
+            b: paired_comparison(runs, b).set_index("strategy") for b in ("random", "margin", best)
+        }
+        auto_runs = runs[runs["strategy"] == "auto"].set_index(["seed", "half"])["auc_trapezoid"]
+        best_runs = runs[runs["strategy"] == best].set_index(["seed", "half"])["auc_trapezoid"]
+        gap = (auto_runs - best_runs).dropna()
+        low, high = bootstrap_interval(gap.to_numpy(), random_state=0)
+        rows.append(
+            {
+                "dataset": name,
+                **{s: aucs[s] for s in STRATEGIES},
+                "auto": aucs["auto"],
+                "best": best,
+                "gap": gap.mean(),
+                "gap_low": low,
+                "gap_high": high,
+                "vs_random": _verdict(versus["random"].loc["auto"]),
+                "vs_random_diff": versus["random"].loc["auto", "mean_difference"],
+                "vs_margin": _verdict(versus["margin"].loc["auto"])
+                if "auto" in versus["margin"].index
+                else "=",
+                "vs_margin_diff": versus["margin"].loc["auto", "mean_difference"],
+            }
+        )
+        for label, start in AUTO:
+            comparison = paired_comparison(runs, start).set_index("strategy").loc[label]
+            followed.append(
+                {
+                    "dataset": name,
+                    "start": start,
+                    "diff": comparison["mean_difference"],
+                    "low": comparison["difference_low"],
+                    "high": comparison["difference_high"],
+                    "verdict": _verdict(comparison),
+                    "switched": _switch_share(cache / "auto" / name, label),
+                }
+            )
+    table, follow = pd.DataFrame(rows), pd.DataFrame(followed)
+    _write_strategy_section(table, follow)
+    return {"table": table, "followed": follow}
+
+
+def _switch_share(root: Path, label: str) -> float:
+    """Share of the runs of ``label`` in which auto moved off its start at least once."""
+    logs = list((root / "runs" / label).glob("*/auto.csv"))
+    moved = [pd.read_csv(path)["strategy"].nunique() > 1 for path in logs]
+    return float(np.mean(moved)) if moved else float("nan")
+
+
+def _write_strategy_section(table: pd.DataFrame, follow: pd.DataFrame) -> None:
+    from advice_study import STRATEGIES
+
+    header = (
+        "| data set | "
+        + " | ".join(STRATEGIES)
+        + " | auto | best fixed | auto − best [95%] | vs random | vs margin |"
+    )
+    lines = [
+        STRATEGY_HEADING,
+        "",
+        "Written by `bench/advice_study.py` (phases `auto` and `strategies`): the runs of the",
+        "advice study (11 data sets, 20 seeds, budgets up to 300 labels, all monitoring signals",
+        'logged), with `strategy = "auto"` (from margin; `samplers/auto.py`) and the strategy',
+        "advice followed from each fixed strategy, paired by seed with the fixed runs. AUC in",
+        "percent (trapezoid over the labels); W / L: a significant Wilcoxon signed-rank",
+        "difference at 5%, = a tie. The best fixed strategy is chosen in hindsight per data set",
+        "among the four that ran.",
+        "",
+        header,
+        "|---|" + "---|" * (len(STRATEGIES) + 6),
+    ]
+    for _, r in table.iterrows():
+        cells = [f"{r[s]:.1f}" for s in STRATEGIES]
+        lines.append(
+            f"| {r['dataset']} | " + " | ".join(cells) + f" | {r['auto']:.1f} | {r['best']} "
+            f"| {r['gap']:+.2f} [{r['gap_low']:+.2f}, {r['gap_high']:+.2f}] "
+            f"| {r['vs_random_diff']:+.1f} {r['vs_random']} "
+            f"| {r['vs_margin_diff']:+.1f} {r['vs_margin']} |"
+        )
+    mean = table[[*STRATEGIES, "auto", "gap"]].mean()
+    lines += [
+        "| mean | " + " | ".join(f"{mean[s]:.1f}" for s in STRATEGIES) + f" | {mean['auto']:.1f} "
+        f"| | {mean['gap']:+.2f} | | |",
+        "",
+        "Following the strategy advice from each fixed strategy, against keeping it (mean AUC",
+        "difference in points [95%], verdict; share of runs that switched at least once):",
+        "",
+        "| data set | " + " | ".join(f"from {s}" for s in STRATEGIES) + " |",
+        "|---|" + "---|" * len(STRATEGIES),
+    ]
+    for name, group in follow.groupby("dataset", sort=False):
+        by = group.set_index("start")
+        cells = [
+            f"{by.loc[s, 'diff']:+.2f} [{by.loc[s, 'low']:+.2f}, {by.loc[s, 'high']:+.2f}] "
+            f"{by.loc[s, 'verdict']} ({100 * by.loc[s, 'switched']:.0f}%)"
+            for s in STRATEGIES
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    counts = follow.groupby("start")["verdict"].value_counts().unstack(fill_value=0)
+    lines += [
+        "| W / = / L | "
+        + " | ".join(
+            " / ".join(str(counts.loc[s].get(v, 0)) for v in ("W", "=", "L")) for s in STRATEGIES
+        )
+        + " |",
+        "",
+    ]
+    section = "\n".join(lines)
+    text = STRATEGY_DOC.read_text(encoding="utf-8")
+    if STRATEGY_HEADING in text:
+        start = text.index(STRATEGY_HEADING)
+        rest = text[start + len(STRATEGY_HEADING) :]
+        following = rest.find("\n## ")
+        reading = rest[following + 1 :] if following >= 0 else ""
+        # A hand-written reading of this section stays (a "### Reading" under it).
+        own = rest[: following if following >= 0 else len(rest)]
+        kept = own[own.index("\n### Reading") :] if "\n### Reading" in own else ""
+        text = text[:start] + section + kept + ("\n" + reading if reading else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    temporary = STRATEGY_DOC.with_name(f".{STRATEGY_DOC.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, STRATEGY_DOC)

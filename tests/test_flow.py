@@ -80,7 +80,7 @@ def test_recipe_json_params_agree_with_the_params_model(recipe_type):
             assert choices == list(field.__args__), param.name
     if recipe_type == "query-sampler":
         strategy = next(p for p in descriptor.params if p.name == "strategy")
-        assert [c.value for c in strategy.selectChoices] == list(STRATEGIES)
+        assert [c.value for c in strategy.selectChoices] == [*STRATEGIES, "auto"]
 
 
 def test_recipe_declarations_are_checked_before_they_are_written(tmp_path):
@@ -183,6 +183,38 @@ def test_every_strategy_runs_as_a_recipe(strategy, tmp_path):
         second = queue.generation_items(con, 2)["item_id"].tolist()
     assert len(first) == 15 and len(set(first)) == 15
     assert first == second  # same seed, same queue
+
+
+def test_auto_chooses_from_the_metrics_and_records_why(tmp_path, capsys):
+    project = make_project(tmp_path / "p", n=200, n_labels=30)
+    _declare_both(project, strategy="auto")
+    run_recipe(project, "train", progress=False)
+    run_recipe(project, "query", progress=False)
+    assert "auto chose margin (start)" in capsys.readouterr().out
+    run_recipe(project, "query", progress=False)
+    # Two margin batches that reached less far than random batches would have: explore.
+    with project.connect() as con:
+        for version, ours, theirs in (("2", 0.2, 0.5), ("3", 0.2, 0.45)):
+            for metric, value in (
+                ("exploration_distance", ours),
+                ("random_exploration_distance", theirs),
+            ):
+                con.execute(
+                    "INSERT INTO metrics VALUES ('pool', ?, ?, 'clf', ?, 30, now(), '{}')",
+                    [metric, value, version],
+                )
+    run_recipe(project, "query", progress=False)
+    assert "auto chose wkmeans (explore)" in capsys.readouterr().out
+    with project.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT strategy, params FROM queue_generations ORDER BY generation_id"
+        ).fetchall()
+        third = queue.generation_items(con, 3)
+    assert [r[0] for r in rows] == ["margin", "margin", "wkmeans"]
+    recorded = json.loads(rows[2][1])
+    assert recorded["strategy"] == "auto" and recorded["auto"]["chosen"] == "wkmeans"
+    assert "a random batch would have reached" in recorded["auto"]["reasons"][0]
+    assert set(third["strategy"]) == {"wkmeans"} and len(third) == 15
 
 
 def test_pool_missing_a_model_column_is_named_and_nothing_is_written(tmp_path):

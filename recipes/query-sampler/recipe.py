@@ -24,6 +24,11 @@ with progress_bar(f"scoring {pool}", total=project.dataset(pool).rows) as bar:
         progress=bar.update,
     )
 generation = result.generation
+if result.auto is not None:
+    report(
+        f"auto chose {result.auto.strategy} ({result.auto.action}): "
+        + "; ".join(result.auto.reasons)
+    )
 report(
     f"queue {generation.queue!r}: generation {generation.generation_id}, "
     f"{generation.n_items} items ranked by {generation.strategy} among {generation.pool_rows} "

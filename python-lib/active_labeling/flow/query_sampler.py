@@ -16,11 +16,14 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from active_labeling.errors import InputError
 from active_labeling.flow.engines import ENGINES, QueryEngine, QueryJob, make_engine, model_input
 from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
+from active_labeling.metrics.advice import History
 from active_labeling.models import load_model
+from active_labeling.samplers.auto import AutoChoice, AutoStrategy
 from active_labeling.samplers.registry import (
     DISTANCE_STRATEGIES,
     STRATEGIES,
@@ -31,7 +34,10 @@ from active_labeling.store.datasets import dataset_schema
 from active_labeling.store.labels import labeled_item_ids
 from active_labeling.store.queue import QueueGeneration, export_generation, write_generation
 
-StrategyName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
+#: ``auto`` chooses one of the others each run, from the monitoring metrics
+#: (``samplers.auto``).
+QUERY_STRATEGIES = (*STRATEGIES, "auto")
+StrategyName = Literal[QUERY_STRATEGIES]  # type: ignore[valid-type]
 EngineName = Literal[ENGINES]  # type: ignore[valid-type]
 
 
@@ -70,6 +76,30 @@ class QuerySamplerParams(BaseModel):
 class QueryResult:
     generation: QueueGeneration
     parquet_path: Any
+    #: What ``strategy = "auto"`` chose and why (None for any other strategy).
+    auto: AutoChoice | None = None
+
+
+def choose_auto(con, *, queue: str, dataset: str, model: str, strategy_params: dict) -> AutoChoice:
+    """What ``auto`` runs now: its choice from the model's monitoring metrics and the
+    strategies of the queue's earlier generations (oldest first)."""
+    from active_labeling.flow.monitoring import metric_history
+
+    try:
+        auto = AutoStrategy(**strategy_params)
+    except TypeError as exc:
+        raise InputError(
+            f"strategy_params: {exc} (auto takes start, k, exploration_margin, agreement_margin)"
+        ) from None
+    previous = [
+        row[0]
+        for row in con.execute(
+            "SELECT strategy FROM queue_generations WHERE queue = ? ORDER BY generation_id",
+            [queue],
+        ).fetchall()
+    ]
+    history = metric_history(con, model, dataset=dataset)
+    return auto.choose(History.from_frame(history) if len(history) else None, previous)
 
 
 def query_sampler(
@@ -92,6 +122,14 @@ def query_sampler(
     columns = list(saved.meta.feature_columns)
     saved.check_pool_columns(name for name, _ in dataset_schema(con, dataset))
     pipeline = saved.pipeline
+    recorded = params.model_dump()
+    auto = None
+    if params.strategy == "auto":
+        auto = choose_auto(
+            con, queue=queue, dataset=dataset, model=model, strategy_params=params.strategy_params
+        )
+        recorded["auto"] = {"chosen": auto.strategy, "action": auto.action, "reasons": auto.reasons}
+        params = params.model_copy(update={"strategy": auto.strategy, "strategy_params": {}})
     feature_space = params.strategy in DISTANCE_STRATEGIES
     classifier = pipeline[-1] if feature_space else pipeline
     sampler = make_sampler(
@@ -131,7 +169,7 @@ def query_sampler(
         strategy=params.strategy,
         model_name=model,
         model_version=saved.version,
-        params=params.model_dump(),
+        params=recorded,
         pool_rows=selection.pool_rows,
     )
     path = export_generation(
@@ -139,4 +177,4 @@ def query_sampler(
         generation.generation_id,
         project.exports_dir / "queues" / queue / f"generation-{generation.generation_id}.parquet",
     )
-    return QueryResult(generation, path)
+    return QueryResult(generation, path, auto)
