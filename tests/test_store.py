@@ -115,6 +115,65 @@ def test_bad_files_are_refused_by_name_and_leave_the_store_untouched(name, tmp_p
     assert store_fingerprint(project) == before
 
 
+def _rows_with_a_stray_quote(path, stray: dict[int, str], n: int = 10_000):
+    """A CSV of ``n`` rows (id, score, tag, note); row ``i`` of ``stray`` gets that note."""
+    lines = ["id,score,tag,note"]
+    lines += [f"r{i},0.{i},t,{stray.get(i, f'plain note {i}')}" for i in range(1, n + 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+BROKEN_QUOTES = {
+    # Row 5 is line 6: the Arrow reader made rows 5..10,000 one value and imported 5 rows.
+    "never closes": ({5: '"some words'}, r"stray\.csv line 6: a quote opens a value here and "),
+    # A later quote closes it: rows 6..899 would be one value of row 5.
+    "closed later": (
+        {5: '"some words', 900: 'she said "hi" twice'},
+        r"stray\.csv line 6: the quoted value opened here closes on line 901 with text after",
+    ),
+    "text after the quote": ({7: '"best" film'}, r"stray\.csv line 8: .* \(' film'\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_QUOTES))
+def test_a_broken_quote_is_refused_naming_its_line_and_nothing_is_written(case, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    stray, message = BROKEN_QUOTES[case]
+    path = _rows_with_a_stray_quote(tmp_path / "stray.csv", stray)
+    with project.connect() as con:
+        for name in ("pool", "fresh"):  # replacing a dataset, or a new one
+            with pytest.raises(InputError, match=message):
+                datasets.import_file(con, name, path, id_column="id")
+    assert store_fingerprint(project) == before
+
+
+def test_a_label_file_with_a_quote_that_never_closes_writes_no_label(tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    path = tmp_path / "labels.csv"
+    path.write_text('id,label\nI1,yes\nI2,"no\nI3,yes\nI4,no\n', encoding="utf-8")
+    with project.connect() as con, pytest.raises(InputError, match=r"labels\.csv line 3: a quote"):
+        labels.import_labels(con, "pool", path, classes=["yes", "no"])
+    assert store_fingerprint(project) == before
+
+
+def test_quoted_values_keep_their_line_breaks_delimiters_and_quotes(con, tmp_path, monkeypatch):
+    # Small blocks: many quoted line breaks fall where the Arrow reader cuts the file.
+    monkeypatch.setattr(datasets, "CSV_BLOCK_BYTES", 4096)
+    path = tmp_path / "multiline.csv"
+    notes = [f'line one, of {i}\r\nline "two"\n' for i in range(2000)]
+    quoted = ['"' + note.replace('"', '""') + '"' for note in notes]
+    path.write_text(
+        "id,note,n\n" + "".join(f"{i},{q},{i}\n" for i, q in enumerate(quoted)),
+        encoding="utf-8",
+        newline="",
+    )
+    info = datasets.import_file(con, "multi", path, id_column="id")
+    stored = con.execute("SELECT note, n FROM dataset_multi ORDER BY n").fetchall()
+    assert info.rows == 2000 and stored == [(note, i) for i, note in enumerate(notes)]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -266,3 +325,25 @@ def test_a_store_held_by_the_labeling_server_names_it(tmp_path):
             connect(path)
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_the_quote_scan_agrees_with_the_csv_module_in_strict_mode():
+    """Random texts of quotes, delimiters and line breaks: refused exactly when Python's
+    csv reader (strict) refuses them, so the scan's rules are the standard ones."""
+    import csv
+    import io
+    import random
+
+    from active_labeling.store.csv_quotes import find_broken_quote
+
+    rng = random.Random(0)
+    pieces = ["a", "b", ",", '"', '""', "\n", "\r\n", " "]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
+        try:
+            list(csv.reader(io.StringIO(text, newline=""), strict=True))
+            valid = True
+        except csv.Error:
+            valid = False
+        lines = io.StringIO(text, newline="").readlines()
+        assert (find_broken_quote(lines, ",") is None) == valid, repr(text)

@@ -26,9 +26,12 @@ import pyarrow.parquet as pq
 
 from active_labeling.errors import InputError
 from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.csv_quotes import find_broken_quote
 
 #: Rows per batch when reading a file.
 READ_BATCH_ROWS = 65_536
+#: Bytes of CSV text the Arrow reader parses at a time.
+CSV_BLOCK_BYTES = 8 << 20
 #: Dataset names become table names: keep them plain.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 _RESERVED_COLUMNS = {"item_id", "_row"}
@@ -84,16 +87,20 @@ def _first_bad_utf8_line(path: Path) -> int:
     return 0
 
 
+def _not_text(path: Path, encoding: str) -> InputError:
+    return InputError(
+        f"{path} is not valid {encoding} text (first bad byte on line "
+        f"{_first_bad_utf8_line(path)}): re-save it as UTF-8 or pass --encoding"
+    )
+
+
 def _sniff_csv(path: Path, encoding: str) -> tuple[str, list[str]]:
     """The delimiter and the header of a CSV file."""
     try:
         with open(path, encoding=encoding, newline="") as handle:
             sample = handle.read(64 * 1024)
     except UnicodeDecodeError:
-        raise InputError(
-            f"{path} is not valid {encoding} text (first bad byte on line "
-            f"{_first_bad_utf8_line(path)}): re-save it as UTF-8 or pass --encoding"
-        ) from None
+        raise _not_text(path, encoding) from None
     if not sample.strip():
         raise InputError(f"{path} is empty: expected a header line and rows")
     try:
@@ -104,6 +111,21 @@ def _sniff_csv(path: Path, encoding: str) -> tuple[str, list[str]]:
     if not any(h.strip() for h in header):
         raise InputError(f"{path}: the first line holds no column names")
     return delimiter, header
+
+
+def _check_quotes(path: Path, encoding: str, delimiter: str) -> None:
+    """Refuse a quote that never closes, or that closes with text after it.
+
+    The Arrow reader would take the rest of the file (or the rows up to the next quote)
+    as one value and report nothing: see ``store.csv_quotes``.
+    """
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            broken = find_broken_quote(handle, delimiter)
+    except UnicodeDecodeError:
+        raise _not_text(path, encoding) from None
+    if broken is not None:
+        raise InputError(broken.message(path))
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -130,6 +152,7 @@ def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.Reco
     """
     delimiter, header = _sniff_csv(path, encoding)
     _check_columns(path, header)
+    _check_quotes(path, encoding, delimiter)
     bad_rows: list = []
 
     def on_invalid_row(row):
@@ -141,10 +164,13 @@ def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.Reco
             reader = pa_csv.open_csv(
                 path,
                 read_options=pa_csv.ReadOptions(
-                    use_threads=False, encoding=encoding, block_size=8 << 20
+                    use_threads=False, encoding=encoding, block_size=CSV_BLOCK_BYTES
                 ),
+                # Quoted values may hold line breaks, also where a block ends.
                 parse_options=pa_csv.ParseOptions(
-                    delimiter=delimiter, invalid_row_handler=on_invalid_row
+                    delimiter=delimiter,
+                    newlines_in_values=True,
+                    invalid_row_handler=on_invalid_row,
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
