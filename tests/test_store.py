@@ -174,6 +174,26 @@ def test_quoted_values_keep_their_line_breaks_delimiters_and_quotes(con, tmp_pat
     assert info.rows == 2000 and stored == [(note, i) for i, note in enumerate(notes)]
 
 
+@pytest.mark.parametrize("header", ["id,score,note", '"id","score","note"'])
+def test_a_utf8_bom_is_not_part_of_the_first_column_name(header, con, tmp_path):
+    path = tmp_path / "excel.csv"  # Excel's "CSV UTF-8"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{header}\nI1,0.5,caf\u00e9\nI2,1.5,th\u00e9\n".encode())
+    info = datasets.import_file(con, "pool", path, id_column="id")
+    assert info.columns == ["id", "score", "note"]
+    assert dict(datasets.dataset_schema(con, "pool"))["score"] == "DOUBLE"
+    assert datasets.head(con, "pool")["item_id"].tolist() == ["I1", "I2"]
+    labels_path = tmp_path / "labels.csv"
+    labels_path.write_bytes(b"\xef\xbb\xbfid,label\nI2,yes\n")
+    assert labels.import_labels(con, "pool", labels_path) == 1
+    assert labels.current_labels(con, "pool").values.tolist() == [["I2", "yes"]]
+
+
+def test_an_unknown_text_encoding_is_named(con, tmp_path):
+    path = write_pool_csv(tmp_path / "p.csv", 5)
+    with pytest.raises(InputError, match=r"unknown text encoding 'klingon'; pass --encoding"):
+        datasets.import_file(con, "pool", path, encoding="klingon")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

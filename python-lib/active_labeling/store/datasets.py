@@ -11,6 +11,7 @@ transaction: when anything is wrong, the store is left exactly as it was.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob as globbing
 import os
@@ -94,10 +95,25 @@ def _not_text(path: Path, encoding: str) -> InputError:
     )
 
 
+def _open_text(path: Path, encoding: str):
+    """``path`` opened as text, its line ends kept; a UTF-8 file's BOM is skipped.
+
+    Excel's "CSV UTF-8" starts with a BOM, which would otherwise stick to the first
+    column's name as an invisible ``\\ufeff``. (The Arrow reader skips it by itself.)
+    """
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(
+            f"unknown text encoding {encoding!r}; pass --encoding utf-8, latin-1, cp1252..."
+        ) from None
+    return open(path, encoding="utf-8-sig" if codec == "utf-8" else encoding, newline="")
+
+
 def _sniff_csv(path: Path, encoding: str) -> tuple[str, list[str]]:
     """The delimiter and the header of a CSV file."""
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with _open_text(path, encoding) as handle:
             sample = handle.read(64 * 1024)
     except UnicodeDecodeError:
         raise _not_text(path, encoding) from None
@@ -120,7 +136,7 @@ def _check_quotes(path: Path, encoding: str, delimiter: str) -> None:
     as one value and report nothing: see ``store.csv_quotes``.
     """
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with _open_text(path, encoding) as handle:
             broken = find_broken_quote(handle, delimiter)
     except UnicodeDecodeError:
         raise _not_text(path, encoding) from None
