@@ -99,6 +99,7 @@ BAD_FILES = {
     "twice.csv": (b"a,a\n1,2\n", r"column 'a' appears twice"),
     "reserved.csv": (b"item_id,b\n1,2\n", r"column 'item_id' is reserved"),
     "table.xlsx": (b"PK...", r"unknown file type '\.xlsx'"),
+    "notes.txt": (b"a,b\n1,x\n", r"notes\.txt: unknown file type '\.txt'; the accepted ones are "),
     "broken.parquet": (b"not parquet at all", r"broken\.parquet is not a readable Parquet file"),
 }
 

@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = command(dataset_commands, "import", cmd_dataset_import, "import a CSV or Parquet file")
     imp.add_argument("project")
     imp.add_argument("name", help="dataset name")
-    imp.add_argument("file", help="a .csv/.tsv/.txt or .parquet file (a glob with --in-place)")
+    imp.add_argument("file", help="a .csv/.tsv or .parquet file (a glob with --in-place)")
     imp.add_argument("--id-column", help="column of unique ids (default: row positions)")
     imp.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
     imp.add_argument(

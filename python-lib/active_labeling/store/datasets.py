@@ -36,8 +36,10 @@ CSV_BLOCK_BYTES = 8 << 20
 #: Dataset names become table names: keep them plain.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 _RESERVED_COLUMNS = {"item_id", "_row"}
-_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
+#: The file types read and written, by suffix. A ``.txt`` may hold anything: it is refused
+#: rather than guessed at.
+_CSV_SUFFIXES = (".csv", ".tsv")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def check_dataset_name(name: str) -> str:
@@ -75,7 +77,10 @@ def _file_format(path: Path) -> str:
         return "csv"
     if suffix in _PARQUET_SUFFIXES:
         return "parquet"
-    raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .txt or .parquet")
+    accepted = ", ".join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
+    raise InputError(
+        f"{path}: unknown file type {suffix or '(no suffix)'!r}; the accepted ones are {accepted}"
+    )
 
 
 def _first_bad_utf8_line(path: Path) -> int:
@@ -350,7 +355,7 @@ def import_file(
     con : DuckDB connection to the store
     name : str
         Dataset name: a letter, then letters, digits, ``-`` or ``_``.
-    path : path of a ``.csv``/``.tsv``/``.txt`` or ``.parquet`` file
+    path : path of a ``.csv``/``.tsv`` or ``.parquet``/``.pq`` file
     id_column : str, optional
         A column of unique, non-null ids to keep as ``item_id``; without one, ids are the
         1-based row positions in the file.
