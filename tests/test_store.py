@@ -84,10 +84,14 @@ def test_streaming_reads_in_bounded_batches_in_stored_order(con, tmp_path):
 
 def test_export_round_trips_through_parquet_and_csv(con, tmp_path):
     datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 50), id_column="id")
-    for suffix in ("parquet", "csv"):
+    for suffix in ("parquet", "csv", "tsv"):
         path = datasets.export_dataset(con, "pool", tmp_path / f"out.{suffix}")
-        back = pd.read_parquet(path) if suffix == "parquet" else pd.read_csv(path)
-        assert len(back) == 50 and back.columns[0] == "item_id"
+        back = (
+            pd.read_parquet(path)
+            if suffix == "parquet"
+            else pd.read_csv(path, sep="\t" if suffix == "tsv" else ",")
+        )
+        assert len(back) == 50 and back.columns[0] == "item_id" and back.shape[1] == 5
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary file is gone
 
 

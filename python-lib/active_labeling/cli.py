@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("project")
     show.add_argument("name")
     show.add_argument("--rows", type=int, default=5)
-    exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet or .csv")
+    exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet, .csv or .tsv")
     exp.add_argument("project")
     exp.add_argument("name")
     exp.add_argument("file")

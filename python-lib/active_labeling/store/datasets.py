@@ -579,11 +579,13 @@ def export_dataset(con: duckdb.DuckDBPyConnection, name: str, path: Path | str) 
 
 
 def copy_query_to_file(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
-    """Write a query's result to ``path`` (.parquet or .csv) through a temporary file."""
+    """Write a query's result to ``path`` (.parquet, .csv or .tsv) through a temporary file."""
     fmt = _file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    if path.suffix.lower() == ".tsv":
+        options += ", DELIMITER '\t'"
     escaped = str(temporary).replace("'", "''")
     try:
         con.execute(f"COPY ({query}) TO '{escaped}' ({options})")
