@@ -127,3 +127,19 @@ def test_the_installed_command_runs(tmp_path):
     assert (
         bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     )
+
+
+def test_the_store_and_the_files_a_command_writes_are_private_to_their_owner(tmp_path, capsys):
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        project = tmp_path / "proj"
+        assert main(["init", str(project)]) == 0
+        assert main(["user", "add", str(project), "ann", "--role", "admin"]) == 0
+        for name in ("store.duckdb", "project.toml"):
+            assert stat.S_IMODE((project / name).stat().st_mode) == 0o600, name
+        assert stat.S_IMODE(project.stat().st_mode) == 0o700
+        assert os.umask(0o022) == 0o022  # main gave the umask back
+    finally:
+        os.umask(previous)

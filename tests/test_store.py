@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -319,6 +321,62 @@ def test_a_store_held_by_another_process_gives_a_clear_message(tmp_path):
             connect(path)
     finally:
         holder.communicate("", timeout=30)
+
+
+@pytest.fixture
+def loose_umask():
+    """The common umask 022, under which files are created readable by everyone."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_store_and_its_wal_are_private_whatever_the_umask(tmp_path, loose_umask):
+    path = tmp_path / "store.duckdb"
+    wal = tmp_path / "store.duckdb.wal"
+    con = connect(path)
+    try:
+        con.execute("INSERT INTO users VALUES ('ann', 'admin', 'hash', current_timestamp)")
+        assert _mode(path) == 0o600 and _mode(wal) == 0o600
+    finally:
+        con.close()
+    assert os.umask(0o022) == 0o022  # given back
+    (tmp_path / "later.txt").write_text("x")
+    assert _mode(tmp_path / "later.txt") == 0o644
+
+
+def test_an_existing_store_loses_group_and_other_access_when_opened(tmp_path, loose_umask):
+    path = tmp_path / "store.duckdb"
+    wal = tmp_path / "store.duckdb.wal"
+    first = connect(path)
+    try:
+        assert wal.exists()
+        os.chmod(path, 0o644)  # as a store made before this fix would be
+        os.chmod(wal, 0o666)
+        second = connect(path)  # the same database, opened again
+        second.close()
+        assert _mode(path) == 0o600 and _mode(wal) == 0o600
+    finally:
+        first.close()
+
+
+def test_a_wal_made_again_after_a_checkpoint_is_private_under_private_files(tmp_path, loose_umask):
+    from active_labeling.store.connection import private_files
+
+    wal = tmp_path / "store.duckdb.wal"
+    with private_files():
+        con = connect(tmp_path / "store.duckdb")
+        try:
+            con.execute("CHECKPOINT")  # DuckDB deletes the WAL...
+            assert not wal.exists()
+            con.execute("CREATE TABLE t AS SELECT 1 AS a")  # ...and makes a new one
+            assert _mode(wal) == 0o600
+        finally:
+            con.close()
 
 
 def test_read_only_open_of_a_missing_store_says_init(tmp_path):

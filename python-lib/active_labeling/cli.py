@@ -1,6 +1,8 @@
 """The ``active-labeling`` command: projects, datasets, labels, recipes, models, queues.
 
 Errors print as one line and exit with status 1; ``--debug`` shows the traceback instead.
+Every file a command creates is readable by its owner only (the store holds password
+hashes; see ``store.connection.private_files``).
 """
 
 from __future__ import annotations
@@ -477,8 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     forwarded = _forwarded(argv, args)
     if forwarded is not None:
         return forwarded
+    from active_labeling.store.connection import private_files
+
     try:
-        return args.handler(args)
+        # The store's WAL comes and goes with DuckDB's checkpoints, each time made with the
+        # umask: the whole command (the server's whole life) runs with a private one.
+        with private_files():
+            return args.handler(args)
     except ActiveLabelingError as exc:
         if args.debug:
             raise
