@@ -12,7 +12,7 @@ import pytest
 
 from active_labeling.cli import build_parser, main
 
-from flow_helpers import write_labels_csv, write_pool_csv
+from flow_helpers import declare_train_and_query, make_project, write_labels_csv, write_pool_csv
 
 
 def _subcommand_paths(parser, prefix=()):
@@ -143,3 +143,39 @@ def test_the_store_and_the_files_a_command_writes_are_private_to_their_owner(tmp
         assert os.umask(0o022) == 0o022  # main gave the umask back
     finally:
         os.umask(previous)
+
+
+def test_queue_show_picks_the_only_queue_and_names_the_queues_otherwise(tmp_path, capsys):
+    from active_labeling.store import queue
+
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    root = str(project.root)
+    assert main(["queue", "show", root]) == 1
+    assert "error: no queue yet: add a query-sampler recipe" in capsys.readouterr().err
+    declare_train_and_query(project, queue_size=5)
+    assert main(["queue", "show", root]) == 1
+    assert "queue 'queue' has no generation yet: run its recipe (`active-labeling run" in (
+        capsys.readouterr().err
+    )
+    assert main(["run", root, "train", "--quiet"]) == main(["run", root, "query", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["queue", "show", root, "--top", "2"]) == 0  # the only queue
+    assert "queue 'queue', generation 1 (dataset 'pool'), top 2:" in capsys.readouterr().out
+    assert main(["queue", "show", root, "--queue", "nope"]) == 1
+    assert "no queue 'nope' in this project (queues: queue)" in capsys.readouterr().err
+    with project.connect() as con:
+        queue.write_generation(
+            con,
+            queue="review",
+            dataset="pool",
+            item_ids=["I1"],
+            scores=None,
+            strategy="random",
+            model_name=None,
+            model_version=None,
+            params={},
+            pool_rows=60,
+        )
+    assert main(["queue", "show", root]) == 1
+    assert "several queues (queue, review): pick one with --queue" in capsys.readouterr().err
+    assert main(["queue", "show", root, "--queue", "review"]) == 0

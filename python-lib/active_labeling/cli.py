@@ -187,6 +187,40 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def _shown_queue(project, con, asked: str | None) -> str:
+    """The queue ``queue show`` shows: the one asked for, else the project's only one.
+
+    A queue with no generation is an error (exit 1), naming the recipe that writes it.
+    """
+    from active_labeling.errors import InputError
+    from active_labeling.store import queue
+
+    stored = queue.queue_names(con)
+    if asked in stored:
+        return asked
+    if asked is None and len(stored) == 1:
+        return stored[0]
+    if asked is None and stored:
+        raise InputError(
+            f"the project has several queues ({', '.join(stored)}): pick one with --queue"
+        )
+    writers = {  # queue -> the query-sampler recipe that writes it
+        name: recipe
+        for recipe, entry in project.config.recipes.items()
+        if entry.type == "query-sampler"
+        for name in entry.outputs.get("queue", [])
+    }
+    unwritten = asked if asked is not None else next(iter(writers), None)
+    if unwritten in writers:
+        run = f"active-labeling run {project.root} {writers[unwritten]}"
+        raise InputError(f"queue {unwritten!r} has no generation yet: run its recipe (`{run}`)")
+    if asked is None:
+        raise InputError("no queue yet: add a query-sampler recipe and run it")
+    raise InputError(
+        f"no queue {asked!r} in this project (queues: {', '.join(stored) or 'none yet'})"
+    )
+
+
 def cmd_queue_show(args) -> int:
     import pandas as pd
 
@@ -194,10 +228,8 @@ def cmd_queue_show(args) -> int:
 
     project = _project(args)
     with project.connect(read_only=True) as con:
+        args.queue = _shown_queue(project, con, args.queue)
         generation = queue.latest_generation(con, args.queue)
-        if generation is None:
-            print(f"queue {args.queue!r} has no generation yet: run a query-sampler recipe")
-            return 0
         items = queue.generation_items(con, generation).head(args.top)
         dataset = con.execute(
             "SELECT dataset FROM queue_generations WHERE generation_id = ?", [generation]
@@ -406,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         queue_commands, "show", cmd_queue_show, "the top of a queue's latest generation"
     )
     qshow.add_argument("project")
-    qshow.add_argument("--queue", default="queue")
+    qshow.add_argument("--queue", help="the queue to show (default: the project's only one)")
     qshow.add_argument("--top", type=int, default=10)
 
     serve = command(commands, "serve", cmd_serve, "run the labeling web app (owns the store)")
