@@ -179,3 +179,26 @@ def test_queue_show_picks_the_only_queue_and_names_the_queues_otherwise(tmp_path
     assert main(["queue", "show", root]) == 1
     assert "several queues (queue, review): pick one with --queue" in capsys.readouterr().err
     assert main(["queue", "show", root, "--queue", "review"]) == 0
+
+
+def test_dataset_import_over_an_existing_name_needs_replace_and_keeps_its_id_column(
+    tmp_path, capsys
+):
+    project = str(tmp_path / "proj")
+    first = write_pool_csv(tmp_path / "first.csv", 100)
+    assert main(["init", project, "--classes", "yes,no"]) == 0
+    assert main(["dataset", "import", project, "pool", str(first), "--id-column", "id"]) == 0
+    labels = write_labels_csv(tmp_path / "l.csv", ["I5", "I50", "I90"], ["yes", "no", "yes"])
+    assert main(["labels", "import", project, str(labels)]) == 0
+    smaller = tmp_path / "smaller.csv"
+    smaller.write_text("".join(first.read_text().splitlines(keepends=True)[:61]))  # I0..I59
+    capsys.readouterr()
+    assert main(["dataset", "import", project, "pool", str(smaller)]) == 1
+    err = capsys.readouterr().err
+    assert "error: dataset 'pool' exists already (100 rows): pass --replace" in err
+    assert main(["dataset", "import", project, "pool", str(smaller), "--replace"]) == 0
+    out, err = capsys.readouterr()
+    # The ids still come from 'id', as when the dataset was first imported.
+    assert "dataset 'pool' replaced (copied): 60 rows (was 100), 4 columns, ids from 'id'" in out
+    assert "warning: 1 of the 3 labeled items of dataset 'pool' are not in it any more" in err
+    assert "hold other values" not in err and "row positions" not in err

@@ -49,7 +49,7 @@ def test_without_an_id_column_ids_are_row_positions_and_survive_reimport(con, tm
     path.write_text("a,b\n1,x\n1,x\n2,y\n1,x\n")  # duplicate rows stay distinct items
     datasets.import_file(con, "d", path)
     first = con.execute("SELECT item_id FROM dataset_d").fetchall()
-    datasets.import_file(con, "d", path)
+    datasets.import_file(con, "d", path, replace=True)
     again = con.execute("SELECT item_id FROM dataset_d").fetchall()
     assert [r[0] for r in first] == ["1", "2", "3", "4"] == [r[0] for r in again]
 
@@ -118,7 +118,7 @@ def test_bad_files_are_refused_by_name_and_leave_the_store_untouched(name, tmp_p
     path = tmp_path / name
     path.write_bytes(content)
     with project.connect() as con, pytest.raises(InputError, match=message):
-        datasets.import_file(con, "pool", path)  # would replace the existing dataset
+        datasets.import_file(con, "pool", path, replace=True)
     assert store_fingerprint(project) == before
 
 
@@ -151,7 +151,7 @@ def test_a_broken_quote_is_refused_naming_its_line_and_nothing_is_written(case, 
     with project.connect() as con:
         for name in ("pool", "fresh"):  # replacing a dataset, or a new one
             with pytest.raises(InputError, match=message):
-                datasets.import_file(con, name, path, id_column="id")
+                datasets.import_file(con, name, path, id_column="id", replace=True)
     assert store_fingerprint(project) == before
 
 
@@ -215,7 +215,84 @@ def test_bad_id_columns_name_the_value_and_row(content, message, tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text(content)
     with project.connect() as con, pytest.raises(InputError, match=message):
-        datasets.import_file(con, "pool", path, id_column="id")
+        datasets.import_file(con, "pool", path, id_column="id", replace=True)
+    assert store_fingerprint(project) == before
+
+
+def _write_queue(con, item_ids, name="q"):
+    return queue.write_generation(
+        con,
+        queue=name,
+        dataset="pool",
+        item_ids=item_ids,
+        scores=None,
+        strategy="random",
+        model_name=None,
+        model_version=None,
+        params={},
+        pool_rows=60,
+    )
+
+
+def test_importing_over_an_existing_dataset_is_refused_unless_replace(tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    other = write_pool_csv(tmp_path / "other.csv", 20, seed=1)
+    parquet = tmp_path / "other.parquet"
+    pd.read_csv(other).to_parquet(parquet)
+    refused = r"dataset 'pool' exists already \(60 rows\): pass --replace to replace it"
+    with project.connect() as con:
+        for path in (other, parquet):
+            with pytest.raises(InputError, match=refused):
+                datasets.import_file(con, "pool", path, id_column="id")
+        with pytest.raises(InputError, match=refused):
+            datasets.register_parquet(con, "pool", str(parquet), id_column="id")
+    assert store_fingerprint(project) == before
+
+
+@pytest.mark.parametrize("how", ["csv", "parquet", "in place"])
+def test_replacing_a_dataset_says_which_labeled_and_queued_items_lost_their_row(how, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)  # labels on I0, I6, ... I54
+    frame = pd.read_csv(project.root / "pool.csv").head(30)  # I0..I29 stay
+    frame.loc[frame["id"] == "I6", "age"] = 99.5  # I6 stays but is another row now
+    path = tmp_path / ("new.csv" if how == "csv" else "new.parquet")
+    frame.to_csv(path, index=False) if how == "csv" else frame.to_parquet(path)
+    with project.connect() as con:
+        _write_queue(con, ["I1", "I2", "I6", "I40"])
+        _write_queue(con, ["I3", "I50", "I51"])  # the latest generation of queue q
+        events = con.execute("SELECT * FROM label_events ORDER BY event_id").fetchall()
+        if how == "in place":
+            info = datasets.register_parquet(con, "pool", str(path), id_column="id", replace=True)
+        else:
+            info = datasets.import_file(con, "pool", path, id_column="id", replace=True)
+        assert info.rows == datasets.count_rows(con, "pool") == 30
+        report = info.replaced
+        assert report.previous_rows == 60
+        assert (report.labeled.total, report.labeled.gone, report.labeled.changed) == (10, 5, 1)
+        assert (report.queued.total, report.queued.gone, report.queued.changed) == (3, 2, 0)
+        # Nothing is deleted: the events and the items' state are as they were.
+        assert con.execute("SELECT * FROM label_events ORDER BY event_id").fetchall() == events
+        assert len(labels.current_labels(con, "pool")) == 10
+    warnings = report.warnings(row_position_ids=False)
+    assert warnings[:3] == [
+        "5 of the 10 labeled items of dataset 'pool' are not in it any more",
+        "1 of the 10 labeled items of dataset 'pool' hold other values than before",
+        "2 of the 3 queued items of dataset 'pool' are not in it any more",
+    ]
+
+
+def test_a_replacement_that_fails_half_way_leaves_the_old_dataset(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+
+    def index_fails(con, name):
+        raise InputError("disk full")  # after the old version was dropped and the new renamed
+
+    monkeypatch.setattr(datasets, "_index_item_ids", index_fails)
+    with project.connect() as con, pytest.raises(InputError, match="disk full"):
+        datasets.import_file(
+            con, "pool", write_pool_csv(tmp_path / "new.csv", 20), id_column="id", replace=True
+        )
     assert store_fingerprint(project) == before
 
 

@@ -52,9 +52,14 @@ def cmd_dataset_import(args) -> int:
 
     project = _project(args)
     id_column = args.id_column or project.settings.id_column
+    previous = project.config.datasets.get(args.name)
+    if id_column is None and args.replace and previous is not None:
+        id_column = previous.id_column  # the ids the labels and queues point at
     with project.connect() as con:
         if args.in_place:
-            info = datasets.register_parquet(con, args.name, args.file, id_column=id_column)
+            info = datasets.register_parquet(
+                con, args.name, args.file, id_column=id_column, replace=args.replace
+            )
         else:
             with _bar(f"importing {Path(args.file).name}") as bar:
                 info = datasets.import_file(
@@ -64,11 +69,18 @@ def cmd_dataset_import(args) -> int:
                     id_column=id_column,
                     encoding=args.encoding,
                     progress=bar.update,
+                    replace=args.replace,
                 )
     project.record_dataset(info)
     how = "registered in place" if info.kind == "parquet" else "imported"
+    if info.replaced is not None:
+        how = f"replaced ({'in place' if info.kind == 'parquet' else 'copied'})"
     ids = f"ids from {info.id_column!r}" if info.id_column else "ids = row positions"
-    print(f"dataset {info.name!r} {how}: {info.rows} rows, {len(info.columns)} columns, {ids}")
+    was = f" (was {info.replaced.previous_rows})" if info.replaced is not None else ""
+    print(f"dataset {info.name!r} {how}: {info.rows} rows{was}, {len(info.columns)} columns, {ids}")
+    if info.replaced is not None:
+        for line in info.replaced.warnings(row_position_ids=info.id_column is None):
+            print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -384,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
     imp.add_argument(
         "--in-place", action="store_true", help="read Parquet files where they are, no copy"
+    )
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the dataset of that name; says how many labeled or queued items lost "
+        "their row",
     )
     lst = command(dataset_commands, "list", cmd_dataset_list, "list the project's datasets")
     lst.add_argument("project")

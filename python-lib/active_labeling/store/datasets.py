@@ -6,7 +6,9 @@ importing the same file again gives the same ids. Ids are never a hash of the ro
 duplicate rows stay distinct items.
 
 Files are read in batches and never held whole in memory. An import runs in one
-transaction: when anything is wrong, the store is left exactly as it was.
+transaction: when anything is wrong, the store is left exactly as it was. An existing
+dataset is replaced only when asked (``replace=True``): the new version is built beside the
+old, compared with it (``store.replacement``), then swapped in.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow.parquet as pq
 from active_labeling.errors import InputError
 from active_labeling.store.connection import quote_identifier, transaction
 from active_labeling.store.csv_quotes import find_broken_quote
+from active_labeling.store.replacement import Replacement, compare_versions
 
 #: Rows per batch when reading a file.
 READ_BATCH_ROWS = 65_536
@@ -66,6 +69,8 @@ class DatasetInfo:
     id_column: str | None
     kind: str  # "table" (copied into the store) or "parquet" (read in place)
     source: str
+    #: What the labels and queues of the dataset it replaced found in it, if it replaced one.
+    replaced: Replacement | None = None
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -347,8 +352,9 @@ def import_file(
     id_column: str | None = None,
     encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
+    replace: bool = False,
 ) -> DatasetInfo:
-    """Copy a CSV or Parquet file into the store as dataset ``name`` (replacing it).
+    """Copy a CSV or Parquet file into the store as dataset ``name``.
 
     Parameters
     ----------
@@ -363,14 +369,19 @@ def import_file(
         Text encoding of a CSV file.
     progress : callable, optional
         Called with the number of rows of each batch read.
+    replace : bool, default=False
+        Replace dataset ``name`` if it exists (else that is an error). Its labels and queue
+        items keep pointing at ids: ``DatasetInfo.replaced`` says how many lost their row.
     """
     check_dataset_name(name)
     path = Path(path)
     if path.is_file() and _file_format(path) == "parquet":
-        return _import_parquet(con, name, path, id_column=id_column, progress=progress)
+        return _import_parquet(
+            con, name, path, id_column=id_column, progress=progress, replace=replace
+        )
     staging = quote_identifier(f"_staging_{name}")
-    target = table_of(name)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         staged = stage_file(con, path, staging, encoding=encoding, progress=progress)
         columns = staged.columns
         if id_column is not None:
@@ -393,14 +404,45 @@ def import_file(
             )
         else:
             selected = ", ".join(quote_identifier(c) for c in columns)
-        drop_dataset(con, name)
-        con.execute(
-            f"CREATE TABLE {target} AS "
-            f"SELECT {item_id} AS item_id, {selected} FROM {staging} ORDER BY _row"
+        replaced = _install(
+            con,
+            name,
+            f"SELECT {item_id} AS item_id, {selected} FROM {staging} ORDER BY _row",
+            "TABLE",
         )
         con.execute(f"DROP TABLE {staging}")
+    source = str(staged.path.resolve())
+    return DatasetInfo(name, staged.rows, columns, id_column, "table", source, replaced)
+
+
+def _check_replaceable(con, name: str, replace: bool) -> None:
+    """Refuse to replace an existing dataset unless asked: labels and queues point at it."""
+    if replace or not dataset_exists(con, name):
+        return
+    rows = con.execute(f"SELECT count(*) FROM {table_of(name)}").fetchone()[0]
+    raise InputError(
+        f"dataset {name!r} exists already ({rows} rows): pass --replace to replace it (its "
+        "labels and queue items stay with their ids), or import under another name"
+    )
+
+
+def _install(con, name: str, query: str, kind: str) -> Replacement | None:
+    """Make ``query`` dataset ``name``: a ``TABLE`` (copied) or a ``VIEW`` (read at each use).
+
+    In the caller's transaction. The new version is built beside the old one, which is
+    compared with it (``store.replacement``) before it is dropped: a failure anywhere
+    leaves the old version as it was.
+    """
+    incoming = quote_identifier(f"_incoming_dataset_{name}")
+    con.execute(f"CREATE {kind} {incoming} AS {query}")
+    replaced = None
+    if dataset_exists(con, name):
+        replaced = compare_versions(con, name, table_of(name), incoming)
+        drop_dataset(con, name)
+    con.execute(f"ALTER {kind} {incoming} RENAME TO {table_of(name)}")
+    if kind == "TABLE":
         _index_item_ids(con, name)
-    return DatasetInfo(name, staged.rows, columns, id_column, "table", str(staged.path.resolve()))
+    return replaced
 
 
 def _index_item_ids(con, name: str) -> None:
@@ -413,7 +455,9 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _import_parquet(con, name: str, path: Path, *, id_column, progress) -> DatasetInfo:
+def _import_parquet(
+    con, name: str, path: Path, *, id_column, progress, replace: bool
+) -> DatasetInfo:
     """Parquet goes straight through DuckDB's own parallel reader: typed, no Python loop.
 
     ``file_row_number`` gives each row its position, so ids without an id column are the
@@ -433,17 +477,18 @@ def _import_parquet(con, name: str, path: Path, *, id_column, progress) -> Datas
         item_id = "CAST(file_row_number + 1 AS VARCHAR)"
     selected = ", ".join(quote_identifier(c) for c in columns)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         if id_column is not None:
             _check_id_column(con, source, id_column, path, "file_row_number + 1")
-        drop_dataset(con, name)
-        con.execute(
-            f"CREATE TABLE {table_of(name)} AS SELECT {item_id} AS item_id, {selected} "
-            f"FROM {source} ORDER BY file_row_number"
+        replaced = _install(
+            con,
+            name,
+            f"SELECT {item_id} AS item_id, {selected} FROM {source} ORDER BY file_row_number",
+            "TABLE",
         )
-        _index_item_ids(con, name)
     if progress:
         progress(n_rows)
-    return DatasetInfo(name, n_rows, columns, id_column, "table", str(path.resolve()))
+    return DatasetInfo(name, n_rows, columns, id_column, "table", str(path.resolve()), replaced)
 
 
 def register_parquet(
@@ -452,11 +497,13 @@ def register_parquet(
     pattern: str,
     *,
     id_column: str | None = None,
+    replace: bool = False,
 ) -> DatasetInfo:
     """Register Parquet files (a path or a glob) as dataset ``name``, read in place.
 
     Nothing is copied: a view reads the files at each use. Without an id column, the id is
     the 1-based row position in the file, prefixed by the file name when there are several.
+    An existing dataset ``name`` is replaced only with ``replace`` (as in ``import_file``).
     """
     check_dataset_name(name)
     files = sorted(globbing.glob(os.path.expanduser(pattern)))
@@ -477,21 +524,20 @@ def register_parquet(
     else:
         item_id = "parse_filename(filename) || ':' || CAST(file_row_number + 1 AS VARCHAR)"
     selected = ", ".join(quote_identifier(c) for c in columns)
-    target = table_of(name)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         try:
             if id_column is not None:
                 _check_id_column(con, source, id_column, pattern, "file_row_number + 1")
-            drop_dataset(con, name)
-            con.execute(
-                f"CREATE VIEW {target} AS SELECT {item_id} AS item_id, {selected} FROM {source}"
+            replaced = _install(
+                con, name, f"SELECT {item_id} AS item_id, {selected} FROM {source}", "VIEW"
             )
-            rows = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM {table_of(name)}").fetchone()[0]
         except duckdb.Error as exc:
             raise InputError(
                 f"{pattern}: cannot read these Parquet files together: {exc}"
             ) from None
-    return DatasetInfo(name, rows, columns, id_column, "parquet", pattern)
+    return DatasetInfo(name, rows, columns, id_column, "parquet", pattern, replaced)
 
 
 # --- reading back ----------------------------------------------------------------------------
