@@ -313,3 +313,40 @@ def test_training_without_labels_says_how_to_get_some(tmp_path):
     with pytest.raises(InputError, match="no labeled item yet"):
         run_recipe(project, "train", progress=False)
     assert isinstance(Path(project.root), Path)
+
+
+def test_after_a_replacement_under_the_server_the_handout_skips_the_items_gone(tmp_path):
+    """Queue items and leases may name ids the replacing file lacks: they are left out."""
+    from fastapi.testclient import TestClient
+
+    from active_labeling.labeling.app import create_app
+    from active_labeling.labeling.auth import add_user
+
+    project = make_project(tmp_path / "p", n=80, n_labels=20)
+    declare_train_and_query(project, run=True, queue_size=10)
+    with project.connect() as con:
+        password = add_user(con, "ann", "labeler")
+        ranked = queue.generation_items(con, 1)["item_id"].tolist()
+    app = create_app(project.root, cli_token="t0ken", scheduler=False)
+    with TestClient(app) as client:
+        login = client.post("/api/login", json={"username": "ann", "password": password})
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        held = [i["item_id"] for i in client.get("/api/items/next?count=2").json()["items"]]
+        assert held == ranked[:2]
+        gone = ranked[:4]  # two leased to ann, two next in the queue
+        frame = pd.read_csv(project.root / "pool.csv")
+        frame[~frame["id"].isin(gone)].to_csv(tmp_path / "new.csv", index=False)
+        argv = ["dataset", "import", str(project.root), "pool", str(tmp_path / "new.csv")]
+        answer = client.post(
+            "/api/cli",
+            json={"argv": [*argv, "--replace"], "cwd": str(tmp_path)},
+            headers={"X-CLI-Token": "t0ken"},
+        ).json()
+        assert answer["code"] == 0, answer
+        assert (
+            "4 of the 10 queued items of dataset 'pool' are not in it any more"
+            in (answer["stderr"])
+        )
+        response = client.get("/api/items/next?count=3")
+        assert response.status_code == 200, response.text
+        assert [i["item_id"] for i in response.json()["items"]] == ranked[4:7]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -47,7 +49,7 @@ def test_without_an_id_column_ids_are_row_positions_and_survive_reimport(con, tm
     path.write_text("a,b\n1,x\n1,x\n2,y\n1,x\n")  # duplicate rows stay distinct items
     datasets.import_file(con, "d", path)
     first = con.execute("SELECT item_id FROM dataset_d").fetchall()
-    datasets.import_file(con, "d", path)
+    datasets.import_file(con, "d", path, replace=True)
     again = con.execute("SELECT item_id FROM dataset_d").fetchall()
     assert [r[0] for r in first] == ["1", "2", "3", "4"] == [r[0] for r in again]
 
@@ -84,10 +86,14 @@ def test_streaming_reads_in_bounded_batches_in_stored_order(con, tmp_path):
 
 def test_export_round_trips_through_parquet_and_csv(con, tmp_path):
     datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 50), id_column="id")
-    for suffix in ("parquet", "csv"):
+    for suffix in ("parquet", "csv", "tsv"):
         path = datasets.export_dataset(con, "pool", tmp_path / f"out.{suffix}")
-        back = pd.read_parquet(path) if suffix == "parquet" else pd.read_csv(path)
-        assert len(back) == 50 and back.columns[0] == "item_id"
+        back = (
+            pd.read_parquet(path)
+            if suffix == "parquet"
+            else pd.read_csv(path, sep="\t" if suffix == "tsv" else ",")
+        )
+        assert len(back) == 50 and back.columns[0] == "item_id" and back.shape[1] == 5
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary file is gone
 
 
@@ -99,6 +105,7 @@ BAD_FILES = {
     "twice.csv": (b"a,a\n1,2\n", r"column 'a' appears twice"),
     "reserved.csv": (b"item_id,b\n1,2\n", r"column 'item_id' is reserved"),
     "table.xlsx": (b"PK...", r"unknown file type '\.xlsx'"),
+    "notes.txt": (b"a,b\n1,x\n", r"notes\.txt: unknown file type '\.txt'; the accepted ones are "),
     "broken.parquet": (b"not parquet at all", r"broken\.parquet is not a readable Parquet file"),
 }
 
@@ -111,8 +118,87 @@ def test_bad_files_are_refused_by_name_and_leave_the_store_untouched(name, tmp_p
     path = tmp_path / name
     path.write_bytes(content)
     with project.connect() as con, pytest.raises(InputError, match=message):
-        datasets.import_file(con, "pool", path)  # would replace the existing dataset
+        datasets.import_file(con, "pool", path, replace=True)
     assert store_fingerprint(project) == before
+
+
+def _rows_with_a_stray_quote(path, stray: dict[int, str], n: int = 10_000):
+    """A CSV of ``n`` rows (id, score, tag, note); row ``i`` of ``stray`` gets that note."""
+    lines = ["id,score,tag,note"]
+    lines += [f"r{i},0.{i},t,{stray.get(i, f'plain note {i}')}" for i in range(1, n + 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+BROKEN_QUOTES = {
+    # Row 5 is line 6: the Arrow reader made rows 5..10,000 one value and imported 5 rows.
+    "never closes": ({5: '"some words'}, r"stray\.csv line 6: a quote opens a value here and "),
+    # A later quote closes it: rows 6..899 would be one value of row 5.
+    "closed later": (
+        {5: '"some words', 900: 'she said "hi" twice'},
+        r"stray\.csv line 6: the quoted value opened here closes on line 901 with text after",
+    ),
+    "text after the quote": ({7: '"best" film'}, r"stray\.csv line 8: .* \(' film'\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_QUOTES))
+def test_a_broken_quote_is_refused_naming_its_line_and_nothing_is_written(case, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    stray, message = BROKEN_QUOTES[case]
+    path = _rows_with_a_stray_quote(tmp_path / "stray.csv", stray)
+    with project.connect() as con:
+        for name in ("pool", "fresh"):  # replacing a dataset, or a new one
+            with pytest.raises(InputError, match=message):
+                datasets.import_file(con, name, path, id_column="id", replace=True)
+    assert store_fingerprint(project) == before
+
+
+def test_a_label_file_with_a_quote_that_never_closes_writes_no_label(tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    path = tmp_path / "labels.csv"
+    path.write_text('id,label\nI1,yes\nI2,"no\nI3,yes\nI4,no\n', encoding="utf-8")
+    with project.connect() as con, pytest.raises(InputError, match=r"labels\.csv line 3: a quote"):
+        labels.import_labels(con, "pool", path, classes=["yes", "no"])
+    assert store_fingerprint(project) == before
+
+
+def test_quoted_values_keep_their_line_breaks_delimiters_and_quotes(con, tmp_path, monkeypatch):
+    # Small blocks: many quoted line breaks fall where the Arrow reader cuts the file.
+    monkeypatch.setattr(datasets, "CSV_BLOCK_BYTES", 4096)
+    path = tmp_path / "multiline.csv"
+    notes = [f'line one, of {i}\r\nline "two"\n' for i in range(2000)]
+    quoted = ['"' + note.replace('"', '""') + '"' for note in notes]
+    path.write_text(
+        "id,note,n\n" + "".join(f"{i},{q},{i}\n" for i, q in enumerate(quoted)),
+        encoding="utf-8",
+        newline="",
+    )
+    info = datasets.import_file(con, "multi", path, id_column="id")
+    stored = con.execute("SELECT note, n FROM dataset_multi ORDER BY n").fetchall()
+    assert info.rows == 2000 and stored == [(note, i) for i, note in enumerate(notes)]
+
+
+@pytest.mark.parametrize("header", ["id,score,note", '"id","score","note"'])
+def test_a_utf8_bom_is_not_part_of_the_first_column_name(header, con, tmp_path):
+    path = tmp_path / "excel.csv"  # Excel's "CSV UTF-8"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{header}\nI1,0.5,caf\u00e9\nI2,1.5,th\u00e9\n".encode())
+    info = datasets.import_file(con, "pool", path, id_column="id")
+    assert info.columns == ["id", "score", "note"]
+    assert dict(datasets.dataset_schema(con, "pool"))["score"] == "DOUBLE"
+    assert datasets.head(con, "pool")["item_id"].tolist() == ["I1", "I2"]
+    labels_path = tmp_path / "labels.csv"
+    labels_path.write_bytes(b"\xef\xbb\xbfid,label\nI2,yes\n")
+    assert labels.import_labels(con, "pool", labels_path) == 1
+    assert labels.current_labels(con, "pool").values.tolist() == [["I2", "yes"]]
+
+
+def test_an_unknown_text_encoding_is_named(con, tmp_path):
+    path = write_pool_csv(tmp_path / "p.csv", 5)
+    with pytest.raises(InputError, match=r"unknown text encoding 'klingon'; pass --encoding"):
+        datasets.import_file(con, "pool", path, encoding="klingon")
 
 
 @pytest.mark.parametrize(
@@ -129,7 +215,84 @@ def test_bad_id_columns_name_the_value_and_row(content, message, tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text(content)
     with project.connect() as con, pytest.raises(InputError, match=message):
-        datasets.import_file(con, "pool", path, id_column="id")
+        datasets.import_file(con, "pool", path, id_column="id", replace=True)
+    assert store_fingerprint(project) == before
+
+
+def _write_queue(con, item_ids, name="q"):
+    return queue.write_generation(
+        con,
+        queue=name,
+        dataset="pool",
+        item_ids=item_ids,
+        scores=None,
+        strategy="random",
+        model_name=None,
+        model_version=None,
+        params={},
+        pool_rows=60,
+    )
+
+
+def test_importing_over_an_existing_dataset_is_refused_unless_replace(tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+    other = write_pool_csv(tmp_path / "other.csv", 20, seed=1)
+    parquet = tmp_path / "other.parquet"
+    pd.read_csv(other).to_parquet(parquet)
+    refused = r"dataset 'pool' exists already \(60 rows\): pass --replace to replace it"
+    with project.connect() as con:
+        for path in (other, parquet):
+            with pytest.raises(InputError, match=refused):
+                datasets.import_file(con, "pool", path, id_column="id")
+        with pytest.raises(InputError, match=refused):
+            datasets.register_parquet(con, "pool", str(parquet), id_column="id")
+    assert store_fingerprint(project) == before
+
+
+@pytest.mark.parametrize("how", ["csv", "parquet", "in place"])
+def test_replacing_a_dataset_says_which_labeled_and_queued_items_lost_their_row(how, tmp_path):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)  # labels on I0, I6, ... I54
+    frame = pd.read_csv(project.root / "pool.csv").head(30)  # I0..I29 stay
+    frame.loc[frame["id"] == "I6", "age"] = 99.5  # I6 stays but is another row now
+    path = tmp_path / ("new.csv" if how == "csv" else "new.parquet")
+    frame.to_csv(path, index=False) if how == "csv" else frame.to_parquet(path)
+    with project.connect() as con:
+        _write_queue(con, ["I1", "I2", "I6", "I40"])
+        _write_queue(con, ["I3", "I50", "I51"])  # the latest generation of queue q
+        events = con.execute("SELECT * FROM label_events ORDER BY event_id").fetchall()
+        if how == "in place":
+            info = datasets.register_parquet(con, "pool", str(path), id_column="id", replace=True)
+        else:
+            info = datasets.import_file(con, "pool", path, id_column="id", replace=True)
+        assert info.rows == datasets.count_rows(con, "pool") == 30
+        report = info.replaced
+        assert report.previous_rows == 60
+        assert (report.labeled.total, report.labeled.gone, report.labeled.changed) == (10, 5, 1)
+        assert (report.queued.total, report.queued.gone, report.queued.changed) == (3, 2, 0)
+        # Nothing is deleted: the events and the items' state are as they were.
+        assert con.execute("SELECT * FROM label_events ORDER BY event_id").fetchall() == events
+        assert len(labels.current_labels(con, "pool")) == 10
+    warnings = report.warnings(row_position_ids=False)
+    assert warnings[:3] == [
+        "5 of the 10 labeled items of dataset 'pool' are not in it any more",
+        "1 of the 10 labeled items of dataset 'pool' hold other values than before",
+        "2 of the 3 queued items of dataset 'pool' are not in it any more",
+    ]
+
+
+def test_a_replacement_that_fails_half_way_leaves_the_old_dataset(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "proj", n=60, n_labels=10)
+    before = store_fingerprint(project)
+
+    def index_fails(con, name):
+        raise InputError("disk full")  # after the old version was dropped and the new renamed
+
+    monkeypatch.setattr(datasets, "_index_item_ids", index_fails)
+    with project.connect() as con, pytest.raises(InputError, match="disk full"):
+        datasets.import_file(
+            con, "pool", write_pool_csv(tmp_path / "new.csv", 20), id_column="id", replace=True
+        )
     assert store_fingerprint(project) == before
 
 
@@ -237,6 +400,62 @@ def test_a_store_held_by_another_process_gives_a_clear_message(tmp_path):
         holder.communicate("", timeout=30)
 
 
+@pytest.fixture
+def loose_umask():
+    """The common umask 022, under which files are created readable by everyone."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_store_and_its_wal_are_private_whatever_the_umask(tmp_path, loose_umask):
+    path = tmp_path / "store.duckdb"
+    wal = tmp_path / "store.duckdb.wal"
+    con = connect(path)
+    try:
+        con.execute("INSERT INTO users VALUES ('ann', 'admin', 'hash', current_timestamp)")
+        assert _mode(path) == 0o600 and _mode(wal) == 0o600
+    finally:
+        con.close()
+    assert os.umask(0o022) == 0o022  # given back
+    (tmp_path / "later.txt").write_text("x")
+    assert _mode(tmp_path / "later.txt") == 0o644
+
+
+def test_an_existing_store_loses_group_and_other_access_when_opened(tmp_path, loose_umask):
+    path = tmp_path / "store.duckdb"
+    wal = tmp_path / "store.duckdb.wal"
+    first = connect(path)
+    try:
+        assert wal.exists()
+        os.chmod(path, 0o644)  # as a store made before this fix would be
+        os.chmod(wal, 0o666)
+        second = connect(path)  # the same database, opened again
+        second.close()
+        assert _mode(path) == 0o600 and _mode(wal) == 0o600
+    finally:
+        first.close()
+
+
+def test_a_wal_made_again_after_a_checkpoint_is_private_under_private_files(tmp_path, loose_umask):
+    from active_labeling.store.connection import private_files
+
+    wal = tmp_path / "store.duckdb.wal"
+    with private_files():
+        con = connect(tmp_path / "store.duckdb")
+        try:
+            con.execute("CHECKPOINT")  # DuckDB deletes the WAL...
+            assert not wal.exists()
+            con.execute("CREATE TABLE t AS SELECT 1 AS a")  # ...and makes a new one
+            assert _mode(wal) == 0o600
+        finally:
+            con.close()
+
+
 def test_read_only_open_of_a_missing_store_says_init(tmp_path):
     with pytest.raises(InputError, match="active-labeling init"):
         connect(tmp_path / "none.duckdb", read_only=True)
@@ -266,3 +485,25 @@ def test_a_store_held_by_the_labeling_server_names_it(tmp_path):
             connect(path)
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_the_quote_scan_agrees_with_the_csv_module_in_strict_mode():
+    """Random texts of quotes, delimiters and line breaks: refused exactly when Python's
+    csv reader (strict) refuses them, so the scan's rules are the standard ones."""
+    import csv
+    import io
+    import random
+
+    from active_labeling.store.csv_quotes import find_broken_quote
+
+    rng = random.Random(0)
+    pieces = ["a", "b", ",", '"', '""', "\n", "\r\n", " "]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
+        try:
+            list(csv.reader(io.StringIO(text, newline=""), strict=True))
+            valid = True
+        except csv.Error:
+            valid = False
+        lines = io.StringIO(text, newline="").readlines()
+        assert (find_broken_quote(lines, ",") is None) == valid, repr(text)

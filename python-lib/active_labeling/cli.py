@@ -1,6 +1,8 @@
 """The ``active-labeling`` command: projects, datasets, labels, recipes, models, queues.
 
 Errors print as one line and exit with status 1; ``--debug`` shows the traceback instead.
+Every file a command creates is readable by its owner only (the store holds password
+hashes; see ``store.connection.private_files``).
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ def cmd_dataset_import(args) -> int:
 
     project = _project(args)
     id_column = args.id_column or project.settings.id_column
+    previous = project.config.datasets.get(args.name)
+    if id_column is None and args.replace and previous is not None:
+        id_column = previous.id_column  # the ids the labels and queues point at
     with project.connect() as con:
         if args.in_place:
-            info = datasets.register_parquet(con, args.name, args.file, id_column=id_column)
+            info = datasets.register_parquet(
+                con, args.name, args.file, id_column=id_column, replace=args.replace
+            )
         else:
             with _bar(f"importing {Path(args.file).name}") as bar:
                 info = datasets.import_file(
@@ -62,11 +69,18 @@ def cmd_dataset_import(args) -> int:
                     id_column=id_column,
                     encoding=args.encoding,
                     progress=bar.update,
+                    replace=args.replace,
                 )
     project.record_dataset(info)
     how = "registered in place" if info.kind == "parquet" else "imported"
+    if info.replaced is not None:
+        how = f"replaced ({'in place' if info.kind == 'parquet' else 'copied'})"
     ids = f"ids from {info.id_column!r}" if info.id_column else "ids = row positions"
-    print(f"dataset {info.name!r} {how}: {info.rows} rows, {len(info.columns)} columns, {ids}")
+    was = f" (was {info.replaced.previous_rows})" if info.replaced is not None else ""
+    print(f"dataset {info.name!r} {how}: {info.rows} rows{was}, {len(info.columns)} columns, {ids}")
+    if info.replaced is not None:
+        for line in info.replaced.warnings(row_position_ids=info.id_column is None):
+            print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -185,6 +199,40 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+def _shown_queue(project, con, asked: str | None) -> str:
+    """The queue ``queue show`` shows: the one asked for, else the project's only one.
+
+    A queue with no generation is an error (exit 1), naming the recipe that writes it.
+    """
+    from active_labeling.errors import InputError
+    from active_labeling.store import queue
+
+    stored = queue.queue_names(con)
+    if asked in stored:
+        return asked
+    if asked is None and len(stored) == 1:
+        return stored[0]
+    if asked is None and stored:
+        raise InputError(
+            f"the project has several queues ({', '.join(stored)}): pick one with --queue"
+        )
+    writers = {  # queue -> the query-sampler recipe that writes it
+        name: recipe
+        for recipe, entry in project.config.recipes.items()
+        if entry.type == "query-sampler"
+        for name in entry.outputs.get("queue", [])
+    }
+    unwritten = asked if asked is not None else next(iter(writers), None)
+    if unwritten in writers:
+        run = f"active-labeling run {project.root} {writers[unwritten]}"
+        raise InputError(f"queue {unwritten!r} has no generation yet: run its recipe (`{run}`)")
+    if asked is None:
+        raise InputError("no queue yet: add a query-sampler recipe and run it")
+    raise InputError(
+        f"no queue {asked!r} in this project (queues: {', '.join(stored) or 'none yet'})"
+    )
+
+
 def cmd_queue_show(args) -> int:
     import pandas as pd
 
@@ -192,10 +240,8 @@ def cmd_queue_show(args) -> int:
 
     project = _project(args)
     with project.connect(read_only=True) as con:
+        args.queue = _shown_queue(project, con, args.queue)
         generation = queue.latest_generation(con, args.queue)
-        if generation is None:
-            print(f"queue {args.queue!r} has no generation yet: run a query-sampler recipe")
-            return 0
         items = queue.generation_items(con, generation).head(args.top)
         dataset = con.execute(
             "SELECT dataset FROM queue_generations WHERE generation_id = ?", [generation]
@@ -345,11 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp = command(dataset_commands, "import", cmd_dataset_import, "import a CSV or Parquet file")
     imp.add_argument("project")
     imp.add_argument("name", help="dataset name")
-    imp.add_argument("file", help="a .csv/.tsv/.txt or .parquet file (a glob with --in-place)")
+    imp.add_argument("file", help="a .csv/.tsv or .parquet file (a glob with --in-place)")
     imp.add_argument("--id-column", help="column of unique ids (default: row positions)")
     imp.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
     imp.add_argument(
         "--in-place", action="store_true", help="read Parquet files where they are, no copy"
+    )
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the dataset of that name; says how many labeled or queued items lost "
+        "their row",
     )
     lst = command(dataset_commands, "list", cmd_dataset_list, "list the project's datasets")
     lst.add_argument("project")
@@ -357,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("project")
     show.add_argument("name")
     show.add_argument("--rows", type=int, default=5)
-    exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet or .csv")
+    exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet, .csv or .tsv")
     exp.add_argument("project")
     exp.add_argument("name")
     exp.add_argument("file")
@@ -404,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         queue_commands, "show", cmd_queue_show, "the top of a queue's latest generation"
     )
     qshow.add_argument("project")
-    qshow.add_argument("--queue", default="queue")
+    qshow.add_argument("--queue", help="the queue to show (default: the project's only one)")
     qshow.add_argument("--top", type=int, default=10)
 
     serve = command(commands, "serve", cmd_serve, "run the labeling web app (owns the store)")
@@ -477,8 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     forwarded = _forwarded(argv, args)
     if forwarded is not None:
         return forwarded
+    from active_labeling.store.connection import private_files
+
     try:
-        return args.handler(args)
+        # The store's WAL comes and goes with DuckDB's checkpoints, each time made with the
+        # umask: the whole command (the server's whole life) runs with a private one.
+        with private_files():
+            return args.handler(args)
     except ActiveLabelingError as exc:
         if args.debug:
             raise

@@ -193,9 +193,11 @@ class LabelingService:
         touched = self.con.execute(
             "SELECT item_id FROM touched_items WHERE dataset = ?", [self.dataset]
         ).fetchall()
+        # Leases on items the dataset lost when it was replaced are left to expire.
         leases = self.con.execute(
             "SELECT item_id, annotator, leased_at, expires_at, generation_id, score, "
-            "model_version FROM leases WHERE dataset = ? AND expires_at > ?",
+            "model_version FROM leases l WHERE dataset = ? AND expires_at > ? AND "
+            f"EXISTS (SELECT 1 FROM {self.relation} d WHERE d.item_id = l.item_id)",
             [self.dataset, _now()],
         ).fetchall()
         index = HandoutIndex(
@@ -282,8 +284,11 @@ class LabelingService:
             if latest != self._generation:
                 rows = []
                 if latest is not None:
+                    # Only items still in the dataset (it may have been replaced since).
                     rows = self.con.execute(
-                        "SELECT item_id, score FROM queue WHERE generation_id = ? ORDER BY rank",
+                        "SELECT q.item_id, q.score FROM queue q WHERE q.generation_id = ? AND "
+                        f"EXISTS (SELECT 1 FROM {self.relation} d WHERE d.item_id = q.item_id) "
+                        "ORDER BY q.rank",
                         [latest[0]],
                     ).fetchall()
                 self.index.set_queue(
@@ -603,6 +608,12 @@ class LabelingService:
         found = {
             r[names.index("item_id")]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()
         }
+        # A dataset replaced under the server (`dataset import --replace`) may have lost items
+        # that a lease still names: they are left out.
+        item_ids = [item_id for item_id in item_ids if item_id in found]
+        if not item_ids:
+            return item_ids, None, {}, {}
+        marks = ", ".join("?" * len(item_ids))
         records = {item_id: found[item_id] for item_id in item_ids}
         meta = {}
         for item_id in item_ids:

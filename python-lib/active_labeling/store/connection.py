@@ -2,12 +2,18 @@
 
 DuckDB lets a single process open a file for writing. When another process holds it, the
 error here says so plainly, so the user can stop that process or go through its server.
+
+The store holds password hashes, so it and its write-ahead log are readable by their owner
+only (0600), whatever the umask: a new store is created under a private umask, and an
+existing one loses group and other access when it is opened.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,20 +47,49 @@ def _locked_message(path: Path, exc: Exception) -> str:
     )
 
 
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files created in this block are readable and writable by their owner only.
+
+    DuckDB creates the store and, at every write after a checkpoint, its ``.wal`` with the
+    process's umask; this is the one way to have them private from their first byte. The
+    umask is process-wide: other threads' new files are private too meanwhile (never less).
+    """
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _make_private(path: Path) -> None:
+    """Take group and other access away from the store and its WAL (if we own them)."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(file, mode & 0o700)
+        except (FileNotFoundError, PermissionError):
+            pass  # no WAL, or someone else's store opened read-only
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the store at ``path``, creating its tables if needed (unless read-only)."""
     path = Path(path)
     if read_only and not path.exists():
         raise InputError(f"no store at {path}: run `active-labeling init` first")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise StoreLockedError(_locked_message(path, exc)) from None
-        raise InputError(f"cannot open the store {path}: {exc}") from None
-    con.execute("SET preserve_insertion_order = true")
-    if not read_only:
-        _migrate(con)
+    _make_private(path)
+    with private_files():
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(_locked_message(path, exc)) from None
+            raise InputError(f"cannot open the store {path}: {exc}") from None
+        con.execute("SET preserve_insertion_order = true")
+        if not read_only:
+            _migrate(con)
     return con
 
 

@@ -6,11 +6,14 @@ importing the same file again gives the same ids. Ids are never a hash of the ro
 duplicate rows stay distinct items.
 
 Files are read in batches and never held whole in memory. An import runs in one
-transaction: when anything is wrong, the store is left exactly as it was.
+transaction: when anything is wrong, the store is left exactly as it was. An existing
+dataset is replaced only when asked (``replace=True``): the new version is built beside the
+old, compared with it (``store.replacement``), then swapped in.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob as globbing
 import os
@@ -26,14 +29,20 @@ import pyarrow.parquet as pq
 
 from active_labeling.errors import InputError
 from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.csv_quotes import find_broken_quote
+from active_labeling.store.replacement import Replacement, compare_versions
 
 #: Rows per batch when reading a file.
 READ_BATCH_ROWS = 65_536
+#: Bytes of CSV text the Arrow reader parses at a time.
+CSV_BLOCK_BYTES = 8 << 20
 #: Dataset names become table names: keep them plain.
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 _RESERVED_COLUMNS = {"item_id", "_row"}
-_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
+#: The file types read and written, by suffix. A ``.txt`` may hold anything: it is refused
+#: rather than guessed at.
+_CSV_SUFFIXES = (".csv", ".tsv")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def check_dataset_name(name: str) -> str:
@@ -60,6 +69,8 @@ class DatasetInfo:
     id_column: str | None
     kind: str  # "table" (copied into the store) or "parquet" (read in place)
     source: str
+    #: What the labels and queues of the dataset it replaced found in it, if it replaced one.
+    replaced: Replacement | None = None
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -71,7 +82,10 @@ def _file_format(path: Path) -> str:
         return "csv"
     if suffix in _PARQUET_SUFFIXES:
         return "parquet"
-    raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .txt or .parquet")
+    accepted = ", ".join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
+    raise InputError(
+        f"{path}: unknown file type {suffix or '(no suffix)'!r}; the accepted ones are {accepted}"
+    )
 
 
 def _first_bad_utf8_line(path: Path) -> int:
@@ -84,16 +98,35 @@ def _first_bad_utf8_line(path: Path) -> int:
     return 0
 
 
+def _not_text(path: Path, encoding: str) -> InputError:
+    return InputError(
+        f"{path} is not valid {encoding} text (first bad byte on line "
+        f"{_first_bad_utf8_line(path)}): re-save it as UTF-8 or pass --encoding"
+    )
+
+
+def _open_text(path: Path, encoding: str):
+    """``path`` opened as text, its line ends kept; a UTF-8 file's BOM is skipped.
+
+    Excel's "CSV UTF-8" starts with a BOM, which would otherwise stick to the first
+    column's name as an invisible ``\\ufeff``. (The Arrow reader skips it by itself.)
+    """
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(
+            f"unknown text encoding {encoding!r}; pass --encoding utf-8, latin-1, cp1252..."
+        ) from None
+    return open(path, encoding="utf-8-sig" if codec == "utf-8" else encoding, newline="")
+
+
 def _sniff_csv(path: Path, encoding: str) -> tuple[str, list[str]]:
     """The delimiter and the header of a CSV file."""
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with _open_text(path, encoding) as handle:
             sample = handle.read(64 * 1024)
     except UnicodeDecodeError:
-        raise InputError(
-            f"{path} is not valid {encoding} text (first bad byte on line "
-            f"{_first_bad_utf8_line(path)}): re-save it as UTF-8 or pass --encoding"
-        ) from None
+        raise _not_text(path, encoding) from None
     if not sample.strip():
         raise InputError(f"{path} is empty: expected a header line and rows")
     try:
@@ -104,6 +137,21 @@ def _sniff_csv(path: Path, encoding: str) -> tuple[str, list[str]]:
     if not any(h.strip() for h in header):
         raise InputError(f"{path}: the first line holds no column names")
     return delimiter, header
+
+
+def _check_quotes(path: Path, encoding: str, delimiter: str) -> None:
+    """Refuse a quote that never closes, or that closes with text after it.
+
+    The Arrow reader would take the rest of the file (or the rows up to the next quote)
+    as one value and report nothing: see ``store.csv_quotes``.
+    """
+    try:
+        with _open_text(path, encoding) as handle:
+            broken = find_broken_quote(handle, delimiter)
+    except UnicodeDecodeError:
+        raise _not_text(path, encoding) from None
+    if broken is not None:
+        raise InputError(broken.message(path))
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -130,6 +178,7 @@ def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.Reco
     """
     delimiter, header = _sniff_csv(path, encoding)
     _check_columns(path, header)
+    _check_quotes(path, encoding, delimiter)
     bad_rows: list = []
 
     def on_invalid_row(row):
@@ -141,10 +190,13 @@ def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.Reco
             reader = pa_csv.open_csv(
                 path,
                 read_options=pa_csv.ReadOptions(
-                    use_threads=False, encoding=encoding, block_size=8 << 20
+                    use_threads=False, encoding=encoding, block_size=CSV_BLOCK_BYTES
                 ),
+                # Quoted values may hold line breaks, also where a block ends.
                 parse_options=pa_csv.ParseOptions(
-                    delimiter=delimiter, invalid_row_handler=on_invalid_row
+                    delimiter=delimiter,
+                    newlines_in_values=True,
+                    invalid_row_handler=on_invalid_row,
                 ),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={name: pa.string() for name in header},
@@ -300,15 +352,16 @@ def import_file(
     id_column: str | None = None,
     encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
+    replace: bool = False,
 ) -> DatasetInfo:
-    """Copy a CSV or Parquet file into the store as dataset ``name`` (replacing it).
+    """Copy a CSV or Parquet file into the store as dataset ``name``.
 
     Parameters
     ----------
     con : DuckDB connection to the store
     name : str
         Dataset name: a letter, then letters, digits, ``-`` or ``_``.
-    path : path of a ``.csv``/``.tsv``/``.txt`` or ``.parquet`` file
+    path : path of a ``.csv``/``.tsv`` or ``.parquet``/``.pq`` file
     id_column : str, optional
         A column of unique, non-null ids to keep as ``item_id``; without one, ids are the
         1-based row positions in the file.
@@ -316,14 +369,19 @@ def import_file(
         Text encoding of a CSV file.
     progress : callable, optional
         Called with the number of rows of each batch read.
+    replace : bool, default=False
+        Replace dataset ``name`` if it exists (else that is an error). Its labels and queue
+        items keep pointing at ids: ``DatasetInfo.replaced`` says how many lost their row.
     """
     check_dataset_name(name)
     path = Path(path)
     if path.is_file() and _file_format(path) == "parquet":
-        return _import_parquet(con, name, path, id_column=id_column, progress=progress)
+        return _import_parquet(
+            con, name, path, id_column=id_column, progress=progress, replace=replace
+        )
     staging = quote_identifier(f"_staging_{name}")
-    target = table_of(name)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         staged = stage_file(con, path, staging, encoding=encoding, progress=progress)
         columns = staged.columns
         if id_column is not None:
@@ -346,14 +404,45 @@ def import_file(
             )
         else:
             selected = ", ".join(quote_identifier(c) for c in columns)
-        drop_dataset(con, name)
-        con.execute(
-            f"CREATE TABLE {target} AS "
-            f"SELECT {item_id} AS item_id, {selected} FROM {staging} ORDER BY _row"
+        replaced = _install(
+            con,
+            name,
+            f"SELECT {item_id} AS item_id, {selected} FROM {staging} ORDER BY _row",
+            "TABLE",
         )
         con.execute(f"DROP TABLE {staging}")
+    source = str(staged.path.resolve())
+    return DatasetInfo(name, staged.rows, columns, id_column, "table", source, replaced)
+
+
+def _check_replaceable(con, name: str, replace: bool) -> None:
+    """Refuse to replace an existing dataset unless asked: labels and queues point at it."""
+    if replace or not dataset_exists(con, name):
+        return
+    rows = con.execute(f"SELECT count(*) FROM {table_of(name)}").fetchone()[0]
+    raise InputError(
+        f"dataset {name!r} exists already ({rows} rows): pass --replace to replace it (its "
+        "labels and queue items stay with their ids), or import under another name"
+    )
+
+
+def _install(con, name: str, query: str, kind: str) -> Replacement | None:
+    """Make ``query`` dataset ``name``: a ``TABLE`` (copied) or a ``VIEW`` (read at each use).
+
+    In the caller's transaction. The new version is built beside the old one, which is
+    compared with it (``store.replacement``) before it is dropped: a failure anywhere
+    leaves the old version as it was.
+    """
+    incoming = quote_identifier(f"_incoming_dataset_{name}")
+    con.execute(f"CREATE {kind} {incoming} AS {query}")
+    replaced = None
+    if dataset_exists(con, name):
+        replaced = compare_versions(con, name, table_of(name), incoming)
+        drop_dataset(con, name)
+    con.execute(f"ALTER {kind} {incoming} RENAME TO {table_of(name)}")
+    if kind == "TABLE":
         _index_item_ids(con, name)
-    return DatasetInfo(name, staged.rows, columns, id_column, "table", str(staged.path.resolve()))
+    return replaced
 
 
 def _index_item_ids(con, name: str) -> None:
@@ -366,7 +455,9 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _import_parquet(con, name: str, path: Path, *, id_column, progress) -> DatasetInfo:
+def _import_parquet(
+    con, name: str, path: Path, *, id_column, progress, replace: bool
+) -> DatasetInfo:
     """Parquet goes straight through DuckDB's own parallel reader: typed, no Python loop.
 
     ``file_row_number`` gives each row its position, so ids without an id column are the
@@ -386,17 +477,18 @@ def _import_parquet(con, name: str, path: Path, *, id_column, progress) -> Datas
         item_id = "CAST(file_row_number + 1 AS VARCHAR)"
     selected = ", ".join(quote_identifier(c) for c in columns)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         if id_column is not None:
             _check_id_column(con, source, id_column, path, "file_row_number + 1")
-        drop_dataset(con, name)
-        con.execute(
-            f"CREATE TABLE {table_of(name)} AS SELECT {item_id} AS item_id, {selected} "
-            f"FROM {source} ORDER BY file_row_number"
+        replaced = _install(
+            con,
+            name,
+            f"SELECT {item_id} AS item_id, {selected} FROM {source} ORDER BY file_row_number",
+            "TABLE",
         )
-        _index_item_ids(con, name)
     if progress:
         progress(n_rows)
-    return DatasetInfo(name, n_rows, columns, id_column, "table", str(path.resolve()))
+    return DatasetInfo(name, n_rows, columns, id_column, "table", str(path.resolve()), replaced)
 
 
 def register_parquet(
@@ -405,11 +497,13 @@ def register_parquet(
     pattern: str,
     *,
     id_column: str | None = None,
+    replace: bool = False,
 ) -> DatasetInfo:
     """Register Parquet files (a path or a glob) as dataset ``name``, read in place.
 
     Nothing is copied: a view reads the files at each use. Without an id column, the id is
     the 1-based row position in the file, prefixed by the file name when there are several.
+    An existing dataset ``name`` is replaced only with ``replace`` (as in ``import_file``).
     """
     check_dataset_name(name)
     files = sorted(globbing.glob(os.path.expanduser(pattern)))
@@ -430,21 +524,20 @@ def register_parquet(
     else:
         item_id = "parse_filename(filename) || ':' || CAST(file_row_number + 1 AS VARCHAR)"
     selected = ", ".join(quote_identifier(c) for c in columns)
-    target = table_of(name)
     with transaction(con):
+        _check_replaceable(con, name, replace)
         try:
             if id_column is not None:
                 _check_id_column(con, source, id_column, pattern, "file_row_number + 1")
-            drop_dataset(con, name)
-            con.execute(
-                f"CREATE VIEW {target} AS SELECT {item_id} AS item_id, {selected} FROM {source}"
+            replaced = _install(
+                con, name, f"SELECT {item_id} AS item_id, {selected} FROM {source}", "VIEW"
             )
-            rows = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM {table_of(name)}").fetchone()[0]
         except duckdb.Error as exc:
             raise InputError(
                 f"{pattern}: cannot read these Parquet files together: {exc}"
             ) from None
-    return DatasetInfo(name, rows, columns, id_column, "parquet", pattern)
+    return DatasetInfo(name, rows, columns, id_column, "parquet", pattern, replaced)
 
 
 # --- reading back ----------------------------------------------------------------------------
@@ -532,11 +625,13 @@ def export_dataset(con: duckdb.DuckDBPyConnection, name: str, path: Path | str) 
 
 
 def copy_query_to_file(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
-    """Write a query's result to ``path`` (.parquet or .csv) through a temporary file."""
+    """Write a query's result to ``path`` (.parquet, .csv or .tsv) through a temporary file."""
     fmt = _file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    if path.suffix.lower() == ".tsv":
+        options += ", DELIMITER '\t'"
     escaped = str(temporary).replace("'", "''")
     try:
         con.execute(f"COPY ({query}) TO '{escaped}' ({options})")

@@ -92,6 +92,12 @@ def write_generation(
     )
 
 
+def queue_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The queues that have at least one generation, by name."""
+    rows = con.execute("SELECT DISTINCT queue FROM queue_generations ORDER BY queue").fetchall()
+    return [row[0] for row in rows]
+
+
 def latest_generation(con: duckdb.DuckDBPyConnection, queue: str) -> int | None:
     row = con.execute(
         "SELECT max(generation_id) FROM queue_generations WHERE queue = ?", [queue]
