@@ -16,11 +16,13 @@ from active_labeling.metrics import (
     batch_agreement,
     batch_easiness,
     class_balance,
+    classic_policy,
     cohen_kappa,
     confidence_stop,
     contradiction_ratio,
     cross_validated_scores,
     current_labels,
+    default_policy,
     exploration_distance,
     exploration_gain,
     fleiss_kappa,
@@ -31,6 +33,8 @@ from active_labeling.metrics import (
     median_lead_time,
     nearest_distances,
     sample_for_contradictions,
+    sample_uncertainty,
+    stop_set_kappa,
     stopping_advice,
     uncertainty_variance,
     variance_stop,
@@ -365,35 +369,42 @@ def _history(**columns):
 NAN = float("nan")
 
 
+def classic(history, **params):
+    """The classic advice (contradictions and holdout plateau), with its parameters."""
+    return (
+        stopping_advice(history, **params)
+        if params
+        else stopping_advice(history, policy=classic_policy())
+    )
+
+
 def test_advice_stops_when_contradictions_stall_near_zero():
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[NAN, 0.2, 0.008, 0.006, 0.004]))
+    advice, reasons = classic(_history(contradiction_ratio=[NAN, 0.2, 0.008, 0.006, 0.004]))
     assert advice == "stop"
     assert "0.8%, 0.6%, 0.4%" in reasons[0]
 
 
 def test_advice_continues_while_the_model_still_changes():
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[NAN, 0.3, 0.2, 0.12, 0.08]))
+    advice, reasons = classic(_history(contradiction_ratio=[NAN, 0.3, 0.2, 0.12, 0.08]))
     assert advice == "continue"
     assert "still at" in reasons[0]
 
 
 def test_advice_checks_a_stuck_strategy():
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[0.3, 0.101, 0.1, 0.102]))
+    advice, reasons = classic(_history(contradiction_ratio=[0.3, 0.101, 0.1, 0.102]))
     assert advice == "check"
     assert "stuck" in reasons[0]
     # Still falling steadily towards zero: not stuck, just not there yet.
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]))
+    advice, reasons = classic(_history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]))
     assert advice == "continue"
     assert (
-        stopping_advice(
-            _history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]), stuck_min_drop=0.3
-        )[0]
+        classic(_history(contradiction_ratio=[0.3, 0.037, 0.036, 0.029]), stuck_min_drop=0.3)[0]
         == "check"
     )
 
 
 def test_advice_with_k_1_does_not_call_one_value_stuck():
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[NAN, 0.02]), k=1)
+    advice, reasons = classic(_history(contradiction_ratio=[NAN, 0.02]), k=1)
     assert advice == "continue" and "still at 2.0%" in reasons[0]
 
 
@@ -402,11 +413,11 @@ def test_advice_holdout_accuracy_still_rising_overrides_low_contradictions():
         contradiction_ratio=[NAN, 0.05, 0.009, 0.008, 0.007],
         holdout_accuracy=[0.70, 0.80, 0.84, 0.87, 0.90],
     )
-    advice, reasons = stopping_advice(history)
+    advice, reasons = classic(history)
     assert advice == "check"
     assert any("holdout accuracy still improves" in r for r in reasons)
     history["holdout_accuracy"] = [0.70, 0.88, 0.881, 0.882, 0.881]
-    assert stopping_advice(history)[0] == "stop"
+    assert classic(history)[0] == "stop"
 
 
 def test_advice_heuristics_alone_never_stop():
@@ -414,7 +425,7 @@ def test_advice_heuristics_alone_never_stop():
         uncertainty_variance=[0.02, 0.05, 0.04, 0.03],
         mean_confidence=[0.7, 0.9, 0.89, 0.88],
     )
-    advice, reasons = stopping_advice(history)
+    advice, reasons = classic(history)
     assert advice == "check"
     assert any("Ghayoomi" in r and "fell" in r for r in reasons)
     assert any("Vlachos" in r and "dropped" in r for r in reasons)
@@ -427,10 +438,10 @@ def test_advice_quorum_of_the_stop_rules():
         uncertainty_variance=[0.02, 0.03, 0.04, 0.05, 0.06],
     )
     # One stop rule of two says stop: below the default quorum (all of them).
-    assert stopping_advice(history)[0] == "check"
-    assert stopping_advice(history, quorum=0.5)[0] == "stop"
+    assert classic(history)[0] == "check"
+    assert classic(history, quorum=0.5)[0] == "stop"
     # Watch rules never count towards the quorum: without a holdout, contradictions decide.
-    assert stopping_advice(history.drop(columns="holdout_accuracy"))[0] == "stop"
+    assert classic(history.drop(columns="holdout_accuracy"))[0] == "stop"
 
 
 def test_a_stop_rule_still_waiting_for_history_counts_against_stopping():
@@ -438,18 +449,18 @@ def test_a_stop_rule_still_waiting_for_history_counts_against_stopping():
         contradiction_ratio=[0.005, 0.004, 0.003, 0.002], holdout_accuracy=[0.8, 0.8, 0.8, 0.8]
     )
     # Contradictions say stop at 3 versions; the holdout rule needs k + 1 = 4 values.
-    advice, reasons = stopping_advice(history.iloc[:3])
+    advice, reasons = classic(history.iloc[:3])
     assert advice == "check" and any("needs 4" in r for r in reasons)
-    assert stopping_advice(history)[0] == "stop"
+    assert classic(history)[0] == "stop"
 
 
 def test_advice_reads_the_long_form_and_keeps_the_latest_rerun():
     wide = _history(contradiction_ratio=[NAN, 0.2, 0.008, 0.006, 0.004])
     long = wide.melt(id_vars="n_labels", var_name="metric", value_name="value")
     long = long.sample(frac=1.0, random_state=0)  # order comes from n_labels
-    assert stopping_advice(long) == stopping_advice(wide)
+    assert classic(long) == classic(wide)
     rerun = pd.DataFrame({"n_labels": [250], "metric": ["contradiction_ratio"], "value": [0.3]})
-    assert stopping_advice(pd.concat([long, rerun]))[0] == "continue"
+    assert classic(pd.concat([long, rerun]))[0] == "continue"
 
 
 def test_advice_takes_the_versions_in_training_order_not_by_label_count():
@@ -463,43 +474,45 @@ def test_advice_takes_the_versions_in_training_order_not_by_label_count():
             "value": [0.004, 0.004, 0.30, 0.003],
         }
     )
-    advice, reasons = stopping_advice(shared.sample(frac=1.0, random_state=1))
+    advice, reasons = classic(shared.sample(frac=1.0, random_state=1))
     assert advice != "stop" and "0.4%, 30.0%, 0.3%" in reasons[0]
     undone = shared.assign(
         model_version=["7", "8", "9", "10"],
         n_labels=[200, 210, 220, 150],
         value=[0.005, 0.004, 0.003, 0.40],
     )
-    advice, reasons = stopping_advice(undone)
+    advice, reasons = classic(undone)
     assert advice != "stop" and reasons[0].endswith("(stop below 1.0%)")
     assert "0.4%, 0.3%, 40.0%" in reasons[0]  # '10' after '9', not before it
     # A version measured twice counts once, its latest row.
     stamps = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(range(5), unit="min")
     rerun = pd.concat([shared, shared.iloc[[3]].assign(value=0.5)], ignore_index=True)
     rerun["computed_at"] = stamps
-    advice, reasons = stopping_advice(rerun)
+    advice, reasons = classic(rerun)
     assert "0.4%, 30.0%, 50.0%" in reasons[0]
 
 
 def test_advice_with_too_short_or_no_history():
-    advice, reasons = stopping_advice(_history(contradiction_ratio=[NAN, 0.001]))
+    advice, reasons = classic(_history(contradiction_ratio=[NAN, 0.001]))
     assert advice == "continue" and "needs 3" in reasons[0]
-    advice, reasons = stopping_advice(_history(batch_easiness=[0.5, 0.6]))
+    advice, reasons = classic(_history(batch_easiness=[0.5, 0.6]))
     assert advice == "continue" and "no stopping signal" in reasons[0]
     with pytest.raises(InputError, match="metric_history is empty"):
-        stopping_advice(pd.DataFrame())
+        classic(pd.DataFrame())
     with pytest.raises(InputError, match="must be a DataFrame"):
-        stopping_advice([0.1, 0.2])
+        classic([0.1, 0.2])
     mixed = _history(contradiction_ratio=[0.1, 0.2]).assign(model_name=["m1", "m2"])
     with pytest.raises(InputError, match="several values of model_name"):
-        stopping_advice(mixed)
+        classic(mixed)
     with pytest.raises(InputError, match="quorum"):
-        stopping_advice(_history(contradiction_ratio=[0.1]), quorum=0)
+        classic(_history(contradiction_ratio=[0.1]), quorum=0)
 
 
-def test_advice_stops_an_easy_simulated_loop_before_the_pool_runs_out():
+@pytest.mark.parametrize("policy", ["default", "classic"])
+def test_advice_stops_an_easy_simulated_loop_before_the_pool_runs_out(policy):
     # Margin sampling on an easy problem, no holdout (as for a real team): the advice must
     # say stop well before the pool is labeled, at an accuracy close to the whole pool's.
+    chosen = default_policy() if policy == "default" else classic_policy()
     X, y = make_classification(1500, n_features=8, n_informative=4, class_sep=2.0, random_state=0)
     X_pool, y_pool, X_test, y_test = X[:1000], y[:1000], X[1000:], y[1000:]
     sample = sample_for_contradictions(len(X_pool), 500, random_state=0)
@@ -512,18 +525,24 @@ def test_advice_stops_an_easy_simulated_loop_before_the_pool_runs_out():
         uncertainty = margin(model.predict_proba(X_pool[unlabeled]))
         best = np.argsort(-uncertainty, kind="stable")[:20]
         batches.append(uncertainty[best])
+        on_sample = model.predict_proba(X_pool[sample])
+        still_unlabeled = ~np.isin(sample, labeled)
+        mean_u, max_u = sample_uncertainty(on_sample[still_unlabeled])
         rows.append(
             {
                 "n_labels": len(labeled),
                 "contradiction_ratio": (
                     NAN if previous is None else contradiction_ratio(previous, predicted)
                 ),
+                "stop_set_kappa": NAN if previous is None else stop_set_kappa(previous, predicted),
                 "uncertainty_variance": uncertainty_variance(batches),
-                "mean_confidence": mean_confidence(model.predict_proba(X_pool[sample])),
+                "mean_confidence": mean_confidence(on_sample),
+                "overall_uncertainty": mean_u,
+                "max_uncertainty": max_u,
                 "accuracy": model.score(X_test, y_test),  # not given to the advice
             }
         )
-        advice, _ = stopping_advice(pd.DataFrame(rows).drop(columns="accuracy"))
+        advice, _ = stopping_advice(pd.DataFrame(rows).drop(columns="accuracy"), policy=chosen)
         previous = predicted
         labeled += list(unlabeled[best])
     whole_pool = LogisticRegression().fit(X_pool, y_pool).score(X_test, y_test)

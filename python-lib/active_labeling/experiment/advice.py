@@ -38,8 +38,10 @@ from active_labeling.metrics.advice import (
     SIGNALS,
     AdvicePolicy,
     History,
-    default_policy,
+    classic_policy,
     first_stop,
+    preset_names,
+    preset_policy,
 )
 
 #: A stop losing more than this many accuracy points against the budget's end is premature.
@@ -50,8 +52,9 @@ VARIANTS = ("no holdout", "holdout")
 
 
 def standard_policies() -> dict[str, AdvicePolicy]:
-    """The default advice and each rule alone (its default parameters) as the stop rule."""
-    policies = {"advice (default)": default_policy()}
+    """The presets, the classic advice, and each rule alone (its default parameters)."""
+    policies = {f"advice: {name}": preset_policy(name) for name in preset_names()}
+    policies["advice: classic"] = classic_policy()
     for name, rule in RULES.items():
         policies[name] = AdvicePolicy(stop_rules=(rule(),))
     return policies

@@ -75,6 +75,10 @@ METRICS = (
     "batch_size",
 )
 
+#: Sample rows (at most) the max-uncertainty signal is taken over: the advice study's
+#: fixed sample of 1,000 pool rows (bench/advice_study.py), drawn at random from the sample.
+MAX_UNCERTAINTY_ROWS = 1000
+
 #: MB of distances held at once by the exploration metrics (the sample x the labeled rows
 #: would otherwise take up to scikit-learn's 1 GB working memory).
 DISTANCE_MEMORY_MB = 64
@@ -102,6 +106,7 @@ ADVICE_SCHEMA = pa.schema(
         ("model_version", pa.string()),
         ("n_labels", pa.int64()),
         ("computed_at", pa.timestamp("us", tz="UTC")),
+        ("votes", pa.string()),
     ]
 )
 _METRIC_COLUMNS = ", ".join(METRIC_SCHEMA.names)
@@ -119,11 +124,25 @@ class MonitoringParams(BaseModel):
     uncertainty_batches: int = Field(default=1, ge=1)
     cv_folds: int = Field(default=5, ge=2, le=20)
     holdout_label_column: str | None = None
+    #: A preset of the advice study (docs/advice-study.md), or "classic", the rules before it,
+    #: which the four parameters below configure.
+    advice: Literal["cautious", "balanced", "eager", "classic"] = "cautious"
     advice_k: int = Field(default=3, ge=1)
     contradiction_threshold: float = Field(default=0.01, ge=0)
     accuracy_min_gain: float = Field(default=0.005, ge=0)
-    quorum: float = Field(default=0.5, gt=0, le=1)
+    quorum: float = Field(default=1.0, gt=0, le=1)
     idle_gap_s: float = Field(default=300.0, gt=0)
+
+    def policy(self) -> m.AdvicePolicy:
+        """The stopping advice these parameters configure."""
+        if self.advice != "classic":
+            return m.preset_policy(self.advice)
+        return m.classic_policy(
+            k=self.advice_k,
+            contradiction_threshold=self.contradiction_threshold,
+            accuracy_min_gain=self.accuracy_min_gain,
+            quorum=self.quorum,
+        )
 
 
 @dataclass
@@ -350,6 +369,10 @@ def monitor(
     features = _read_items(con, dataset, columns, labeled_ids)
     sample_ids = contradiction_sample(con, dataset, params.sample_size, params.random_state)
     sample = _read_items(con, dataset, columns, sample_ids)
+    max_rows = np.zeros(len(sample), dtype=bool)
+    max_rows[
+        np.random.default_rng(params.random_state).permutation(len(sample))[:MAX_UNCERTAINTY_ROWS]
+    ] = True
     holdout_data = None
     if holdout:
         label_column = params.holdout_label_column or project.settings.label_column
@@ -405,9 +428,14 @@ def monitor(
         add("mean_confidence", m.mean_confidence(proba_sample), sample_size=len(sample))
         unlabeled = ~sample.index.isin(current.index)
         if unlabeled.any():
-            mean_u, max_u = m.sample_uncertainty(proba_sample[unlabeled])
+            mean_u, _ = m.sample_uncertainty(proba_sample[unlabeled])
             add("overall_uncertainty", mean_u, sample_size=int(unlabeled.sum()))
-            add("max_uncertainty", max_u, sample_size=int(unlabeled.sum()))
+            # A maximum grows with the rows it is taken over: over the same number as in the
+            # advice study (MAX_UNCERTAINTY_ROWS), so that its calibrated threshold holds.
+            subset = unlabeled & max_rows
+            if subset.any():
+                _, max_u = m.sample_uncertainty(proba_sample[subset])
+                add("max_uncertainty", max_u, sample_size=int(subset.sum()))
         if previous is not None:
             before, now = (
                 loaded.sample_predict(previous, sample),
@@ -515,22 +543,19 @@ def monitor(
 
         rows += version_rows
         history = pd.concat([history, pd.DataFrame(version_rows)], ignore_index=True)
-        advice, reasons = m.stopping_advice(
-            history[history["model_name"] == model],
-            k=params.advice_k,
-            contradiction_threshold=params.contradiction_threshold,
-            accuracy_min_gain=params.accuracy_min_gain,
-            quorum=params.quorum,
+        result = m.advise(
+            m.History.from_frame(history[history["model_name"] == model]), params.policy()
         )
         advice_rows.append(
             {
                 "dataset": dataset,
-                "advice": advice,
-                "reasons": json.dumps(reasons),
+                "advice": result.advice,
+                "reasons": json.dumps(result.reasons),
                 "model_name": model,
                 "model_version": version,
                 "n_labels": n_labels,
                 "computed_at": computed_at,
+                "votes": json.dumps({"policy": params.advice, "votes": result.votes_json()}),
             }
         )
         if progress is not None:
@@ -543,7 +568,7 @@ def monitor(
         model,
         missing,
         len(rows),
-        {**last, "reasons": json.loads(last["reasons"])},
+        _parsed(last),
     )
 
 
@@ -689,6 +714,18 @@ def latest_advice(con, model_name: str | None = None, *, dataset: str | None = N
     ).fetchone()
     if row is None:
         return None
-    advice = dict(zip(ADVICE_SCHEMA.names, row, strict=True))
-    advice["reasons"] = json.loads(advice["reasons"])
-    return advice
+    return _parsed(dict(zip(ADVICE_SCHEMA.names, row, strict=True)))
+
+
+def _parsed(advice: dict) -> dict:
+    """An advice row with its reasons and votes parsed (a row from before the votes were
+    stored has none, and no policy name)."""
+    votes = json.loads(advice["votes"]) if advice.get("votes") else {}
+    if isinstance(votes, list):  # the votes alone, without the policy's name
+        votes = {"votes": votes}
+    return {
+        **advice,
+        "reasons": json.loads(advice["reasons"]),
+        "policy": votes.get("policy"),
+        "votes": votes.get("votes", []),
+    }

@@ -17,9 +17,11 @@ from active_labeling.metrics.advice import (
     AdvicePolicy,
     History,
     advise,
+    classic_policy,
     default_policy,
     first_stop,
     make_rule,
+    preset_policy,
     stopping_advice,
 )
 from active_labeling.metrics.batch import batch_agreement, batch_easiness
@@ -59,6 +61,7 @@ __all__ = [
     "batch_agreement",
     "batch_easiness",
     "class_balance",
+    "classic_policy",
     "classification_change_stop",
     "cohen_kappa",
     "confidence_stop",
@@ -78,6 +81,7 @@ __all__ = [
     "mean_confidence",
     "median_lead_time",
     "nearest_distances",
+    "preset_policy",
     "sample_for_contradictions",
     "sample_uncertainty",
     "stabilizing_predictions_stop",

@@ -49,6 +49,8 @@ ADVICE_METRICS = (
     MEAN_CONFIDENCE,
     HOLDOUT_ACCURACY,
 )
+#: The advice study's results, shipped with the package (``bench/advice_calibration.py``).
+CALIBRATION_FILE = "advice_calibration.json"
 #: Every signal a history keeps: the advice metrics and those the strategy advice reads.
 SIGNALS = (
     *ADVICE_METRICS,
@@ -602,7 +604,7 @@ def first_stop(history: History, policy: AdvicePolicy) -> int | None:
     return None
 
 
-def default_policy(
+def classic_policy(
     *,
     k: int = 3,
     contradiction_threshold: float = 0.01,
@@ -614,7 +616,10 @@ def default_policy(
     quorum: float = 1.0,
     stuck_min_drop: float = 0.1,
 ) -> AdvicePolicy:
-    """The policy the monitoring recipe uses, with its parameters."""
+    """The advice before the advice study: contradictions near zero and, with a holdout, its
+    accuracy on a plateau; stabilizing predictions, variance and confidence watch. On the
+    study's runs it stopped more than 1 point early in 15% of them (``docs/advice-study.md``).
+    """
     return AdvicePolicy(
         stop_rules=(
             ContradictionsLow(k, contradiction_threshold, stuck_min_drop),
@@ -627,6 +632,72 @@ def default_policy(
         ),
         quorum=quorum,
     )
+
+
+#: Rules that watch beside every preset's stop rules (with their default parameters): they
+#: only ever raise a "check", and the contradiction rule says when the strategy looks stuck.
+WATCH_RULES = (
+    ContradictionsLow(),
+    StabilizingPredictions(),
+    HoldoutPlateau(),
+    UncertaintyVariance(),
+    ConfidencePeak(),
+)
+
+
+def preset_names() -> tuple[str, ...]:
+    """The presets the advice study calibrated, the default first."""
+    study = _calibration_or_error()
+    names = list(study["presets"])
+    names.remove(study["default"])
+    return (study["default"], *names)
+
+
+def preset_policy(name: str | None = None) -> AdvicePolicy:
+    """The policy of preset ``name`` (default: the study's default), as calibrated by the
+    advice study on simulated runs of 11 data sets (``docs/advice-study.md``)."""
+    study = _calibration_or_error()
+    name = name or study["default"]
+    if name not in study["presets"]:
+        raise InputError(
+            f"unknown advice preset {name!r}; choose one of {', '.join(study['presets'])}"
+        )
+    stop_rules = tuple(
+        make_rule(spec["rule"], **spec["params"]) for spec in study["presets"][name]["rules"]
+    )
+    deciding = {rule.name for rule in stop_rules}
+    return AdvicePolicy(
+        stop_rules=stop_rules,
+        watch_rules=tuple(rule for rule in WATCH_RULES if rule.name not in deciding),
+    )
+
+
+def default_policy() -> AdvicePolicy:
+    """The default advice: the advice study's default preset."""
+    return preset_policy()
+
+
+def _calibration_or_error() -> dict:
+    study = calibration()
+    if study is None:
+        raise InputError(
+            f"the advice study's results ({CALIBRATION_FILE}) are missing from the package; "
+            "reinstall active-labeling or run bench/advice_study.py"
+        )
+    return study
+
+
+def calibration() -> dict | None:
+    """What the default advice achieved in the advice study (``docs/advice-study.md``):
+    the chosen policies and their figures, or None if the file is missing."""
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("active_labeling.metrics").joinpath(CALIBRATION_FILE).read_text()
+    except (FileNotFoundError, OSError):
+        return None
+    return json.loads(text)
 
 
 def stopping_advice(
@@ -646,9 +717,10 @@ def stopping_advice(
         replaces the earlier row); else taken in order. One model on one dataset:
         several ``model_name`` or ``dataset`` values are refused.
     policy : AdvicePolicy, optional
-        The rules and how they combine; default :func:`default_policy` with ``params``.
+        The rules and how they combine; default :func:`default_policy`, or
+        :func:`classic_policy` when ``params`` are given.
     **params
-        The parameters of :func:`default_policy` (``k``, ``contradiction_threshold``...).
+        The parameters of :func:`classic_policy` (``k``, ``contradiction_threshold``...).
 
     Examples
     --------
@@ -656,7 +728,7 @@ def stopping_advice(
     ...     "n_labels": [50, 100, 150, 200, 250],
     ...     "contradiction_ratio": [float("nan"), 0.12, 0.008, 0.005, 0.004],
     ... })
-    >>> advice, reasons = stopping_advice(history)
+    >>> advice, reasons = stopping_advice(history, policy=classic_policy())
     >>> advice
     'stop'
     >>> print(reasons[0])
@@ -664,8 +736,8 @@ def stopping_advice(
     of the sample (threshold 1.0%)
     """
     if policy is None:
-        policy = default_policy(**params)
+        policy = classic_policy(**params) if params else default_policy()
     elif params:
-        raise InputError("give either a policy or the default policy's parameters, not both")
+        raise InputError("give either a policy or the classic policy's parameters, not both")
     result = advise(History.from_frame(metric_history), policy)
     return result.advice, result.reasons

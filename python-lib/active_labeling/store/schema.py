@@ -151,6 +151,9 @@ DDL = [
         computed_at TIMESTAMPTZ NOT NULL
     )
     """,
+    # Each rule's vote (JSON list: rule, vote, decides, stuck), for the dashboard; stores
+    # written before it get the column, empty, when next opened for writing.
+    "ALTER TABLE stopping_advice ADD COLUMN IF NOT EXISTS votes VARCHAR",
     # The fixed random sample of a dataset on which contradictions are measured: drawn once
     # per (dataset, size, seed) and reused for every model version.
     """
