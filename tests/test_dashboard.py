@@ -35,10 +35,31 @@ def app(tmp_path):
             "INSERT INTO metrics VALUES ('pool', ?, ?, 'clf', ?, ?, ?, ?)",
             [[metric, value, str(v), n, now, details] for metric, value, v, n, details in rows],
         )
+        votes = [{"rule": "contradictions", "vote": "stop", "decides": True, "stuck": False}]
         con.execute(
-            "INSERT INTO stopping_advice VALUES ('pool', 'stop', ?, 'clf', '3', 30, ?)",
-            [json.dumps(["contradictions stalled near zero", PAYLOAD]), now],
+            "INSERT INTO stopping_advice (dataset, advice, reasons, model_name, model_version, "
+            "n_labels, computed_at, votes) VALUES ('pool', 'stop', ?, 'clf', '3', 30, ?, ?)",
+            [
+                json.dumps(["contradictions stalled near zero", PAYLOAD]),
+                now,
+                json.dumps({"policy": "cautious", "votes": votes}),
+            ],
         )
+        # Two margin generations whose batches explored less than random ones would have.
+        for version, ours, theirs in ((2, 0.2, 0.5), (3, 0.2, 0.45)):
+            con.executemany(
+                "INSERT INTO metrics VALUES ('pool', ?, ?, 'clf', ?, ?, ?, '{}')",
+                [
+                    ["exploration_distance", ours, str(version), 10 * version, now],
+                    ["random_exploration_distance", theirs, str(version), 10 * version, now],
+                ],
+            )
+        for generation in (1, 2):
+            con.execute(
+                "INSERT INTO queue_generations VALUES (?, 'queue', 'pool', 'margin', 'clf', ?, "
+                "'{}', 30, 0, ?)",
+                [generation, str(generation), now],
+            )
     app = create_app(project.root)
     yield app, passwords
     app.state.service.close()
@@ -64,6 +85,18 @@ def test_the_advice_the_metric_rows_and_the_panels(app):
     rita = login(app, "rita", passwords["rita"])
     data = rita.get("/api/dashboard").json()
     assert data["advice"]["advice"] == "stop" and data["advice"]["reasons"][1] == PAYLOAD
+    assert data["advice"]["votes"][0] == {
+        "rule": "contradictions",
+        "vote": "stop",
+        "decides": True,
+        "stuck": False,
+    }
+    expected = data["advice"]["expected"]  # the advice study's figures, without a holdout
+    assert expected["holdout"] is False and 0 <= expected["premature_1"] <= 1
+    assert expected["saving_low"] <= expected["saving"] <= expected["saving_high"]
+    strategy = data["strategy_advice"]
+    assert strategy["strategy"] == "margin" and strategy["action"] == "explore"
+    assert strategy["suggested"] == "wkmeans" and "random batch" in strategy["reasons"][0]
     ratios = [
         (r["n_labels"], r["value"]) for r in data["metrics"] if r["metric"] == "contradiction_ratio"
     ]

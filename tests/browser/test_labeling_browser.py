@@ -331,8 +331,20 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
             [[0.3, "1", 10, now], [0.05, "2", 20, now]],
         )
         con.execute(
-            "INSERT INTO stopping_advice VALUES ('pool', 'check', ?, 'clf', '2', 20, ?)",
-            [json.dumps([PAYLOAD]), now],
+            "INSERT INTO stopping_advice (dataset, advice, reasons, model_name, model_version, "
+            "n_labels, computed_at, votes) VALUES ('pool', 'check', ?, 'clf', '2', 20, ?, ?)",
+            [
+                json.dumps([PAYLOAD]),
+                now,
+                json.dumps(
+                    {
+                        "policy": "cautious",
+                        "votes": [
+                            {"rule": PAYLOAD, "vote": "stop", "decides": True, "stuck": False}
+                        ],
+                    }
+                ),
+            ],
         )
     server = labeling_server(project.root)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
@@ -355,6 +367,10 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#advice")).to_have_attribute("data-advice", "check")
     expect(page.locator("#advice-reasons li")).to_have_text([PAYLOAD])  # as text
+    expect(page.locator("#advice-votes li")).to_have_text([f"{PAYLOAD} (decides): says stop"])
+    expect(page.locator("#advice-explain")).to_contain_text("the deciding rules agree")
+    expect(page.locator("#advice-expected")).to_contain_text("In the advice study")
+    expect(page.locator("#strategy-word")).to_have_text("none yet")  # no queue yet
     plots = page.locator("#plots figure img")
     expect(plots).to_have_count(6)
     for i in range(6):  # every image loaded (an SVG drawn by the server)

@@ -8,13 +8,79 @@
   const REFRESH_MS = 30_000;
   const ADVICE_WORDS = { continue: "continue labeling", stop: "stop labeling", check: "check the signals" };
 
+  const EXPLAIN = {
+    continue: "No stop rule says stop yet: the labels still change the model.",
+    stop: "Every rule that decides agrees that the model has stopped learning from new labels.",
+    check:
+      "Some rules say stop and others do not yet, or the strategy looks stuck: look at the " +
+      "curves below before you decide; the advice says stop only when the deciding rules agree.",
+  };
+  const VOTE_WORDS = { stop: "says stop", "go on": "says go on", wait: "needs more versions" };
+
+  function item(text, className) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (className) li.className = className;
+    return li;
+  }
+
+  function percent(value) {
+    return typeof value === "number" ? `${Math.round(100 * value)}%` : "–";
+  }
+
+  function renderVotes(votes) {
+    const list = Array.isArray(votes) ? votes : [];
+    $("advice-votes").replaceChildren(
+      ...list.map((vote) => {
+        const rule = String(vote.rule).replaceAll("_", " ");
+        const word = VOTE_WORDS[vote.vote] || String(vote.vote);
+        const role = vote.decides ? "decides" : "watches";
+        return item(`${rule} (${role}): ${word}${vote.stuck ? ", looks stuck" : ""}`, `vote ${vote.vote === "stop" ? "met" : "unmet"}`);
+      }),
+    );
+  }
+
+  function renderExpected(expected) {
+    const box = $("advice-expected");
+    if (!expected) {
+      box.textContent = "";
+      return;
+    }
+    box.textContent =
+      `In the advice study (${expected.runs} simulated runs on ${expected.datasets} data sets, ` +
+      `preset ${expected.policy}, ` +
+      `${expected.holdout ? "with" : "without"} a holdout, judged on data sets it was not tuned on), ` +
+      `this advice saved ${percent(expected.saving)} of the labels on average ` +
+      `(95% interval ${percent(expected.saving_low)}–${percent(expected.saving_high)}); ` +
+      `${percent(expected.premature_1)} of the runs stopped more than 1 accuracy point ` +
+      `below their final accuracy (${percent(expected.premature_1_low)}–${percent(expected.premature_1_high)}).`;
+  }
+
+  function renderStrategy(advice) {
+    if (!advice) {
+      $("strategy-word").textContent = "none yet";
+      $("strategy-reasons").replaceChildren(item("It needs a queue and two measured model versions."));
+      return;
+    }
+    const moves = { keep: "keep", explore: "explore more with", easier: "pick easier batches with", harder: "pick harder batches with" };
+    $("strategy-word").textContent =
+      advice.action === "keep"
+        ? `keep ${advice.strategy}`
+        : `${moves[advice.action] || advice.action} ${advice.suggested} (now ${advice.strategy})`;
+    const reasons = Array.isArray(advice.reasons) ? advice.reasons : [];
+    $("strategy-reasons").replaceChildren(...reasons.map((r) => item(String(r))));
+  }
+
   function renderAdvice(advice) {
     const box = $("advice");
     if (!advice) {
       box.dataset.advice = "none";
       $("advice-word").textContent = "no advice yet";
       $("advice-context").textContent = "The monitoring step writes it after each model version.";
+      $("advice-explain").textContent = "";
       $("advice-reasons").replaceChildren();
+      renderVotes([]);
+      renderExpected(null);
       return;
     }
     const word = String(advice.advice);
@@ -23,14 +89,11 @@
     $("advice-context").textContent =
       `Model ${advice.model_name} version ${advice.model_version}, ${advice.n_labels} labels, ` +
       `computed ${formatTime(advice.computed_at)}.`;
+    $("advice-explain").textContent = EXPLAIN[word] || "";
+    renderVotes(advice.votes);
+    renderExpected(advice.expected);
     const reasons = Array.isArray(advice.reasons) ? advice.reasons : [];
-    $("advice-reasons").replaceChildren(
-      ...reasons.map((reason) => {
-        const li = document.createElement("li");
-        li.textContent = String(reason);
-        return li;
-      }),
-    );
+    $("advice-reasons").replaceChildren(...reasons.map((reason) => item(String(reason))));
   }
 
   function renderPlots(panels, stamp) {
@@ -87,6 +150,7 @@
     try {
       const data = await api("GET", "/api/dashboard");
       renderAdvice(data.advice);
+      renderStrategy(data.strategy_advice);
       renderPlots(Array.isArray(data.panels) ? data.panels : [], Date.now());
       renderRuns(Array.isArray(data.scenario_runs) ? data.scenario_runs : []);
       document.body.dataset.metricRows = String(Array.isArray(data.metrics) ? data.metrics.length : 0);
