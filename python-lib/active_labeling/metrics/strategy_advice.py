@@ -48,6 +48,8 @@ RUNG = {
 EXPLORE = {0: "random", 1: "kcenter", 2: "kcenter", 3: "wkmeans"}
 
 ACTIONS = ("keep", "explore", "easier", "harder")
+#: The procedure's signals, by the action each leads to.
+SIGNAL_NAMES = ("easier", "explore", "harder")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def strategy_advice(
     exploration_margin: float = 0.1,
     agreement_margin: float = 0.1,
     stuck: ContradictionsLow | None = None,
+    signals: tuple[str, ...] = SIGNAL_NAMES,
 ) -> StrategyAdvice:
     """What the recommended procedure says after the last model version.
 
@@ -92,6 +95,9 @@ def strategy_advice(
         "Explores less than random": ``exploration_distance < (1 - margin) * random's``.
     agreement_margin : float
         "Easier than random": ``batch_agreement > random's + margin`` (kappa points).
+    signals : tuple of str
+        Which of the procedure's signals to follow (``SIGNAL_NAMES``: stuck contradictions
+        lead to "easier", low exploration to "explore", high agreement to "harder").
     stuck : ContradictionsLow, optional
         The contradiction rule whose "stuck" flag means "pick easier batches"; default:
         above 5% of the sample for 3 versions, down by less than a tenth (contradictions of
@@ -109,10 +115,13 @@ def strategy_advice(
     """
     if strategy not in RUNG:
         raise InputError(f"strategy {strategy!r} has no place on the ladder; one of {sorted(RUNG)}")
+    unknown = sorted(set(signals) - set(SIGNAL_NAMES))
+    if unknown:
+        raise InputError(f"unknown signal {unknown[0]!r}; choose from {', '.join(SIGNAL_NAMES)}")
     rung = RUNG[strategy]
     reasons = []
     stuck_rule = stuck or ContradictionsLow(k=3, threshold=0.05)
-    vote = stuck_rule.vote(history)
+    vote = stuck_rule.vote(history) if "easier" in signals else None
     if vote is not None and vote.stuck:
         target = LADDER[max(rung - 1, 0)]
         reasons.append(f"{vote.reason}: pick easier batches ({target})")
@@ -120,7 +129,7 @@ def strategy_advice(
 
     ours = _last(history, "exploration_distance", k)
     theirs = _last(history, "random_exploration_distance", k)
-    if ours is not None and theirs is not None:
+    if "explore" in signals and ours is not None and theirs is not None:
         if (ours < (1 - exploration_margin) * theirs).all():
             target = EXPLORE[rung]
             reasons.append(
@@ -135,7 +144,7 @@ def strategy_advice(
 
     ours = _last(history, "batch_agreement", k)
     theirs = _last(history, "random_batch_agreement", k)
-    if ours is not None and theirs is not None:
+    if "harder" in signals and ours is not None and theirs is not None:
         if (ours > theirs + agreement_margin).all():
             target = LADDER[min(rung + 1, len(LADDER) - 1)]
             reasons.append(

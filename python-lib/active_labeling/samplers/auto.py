@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from active_labeling.errors import InputError
 from active_labeling.metrics.advice import History
-from active_labeling.metrics.strategy_advice import RUNG, strategy_advice
+from active_labeling.metrics.strategy_advice import RUNG, SIGNAL_NAMES, strategy_advice
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class AutoStrategy:
         Rounds a signal must hold, and rounds to wait after a switch.
     exploration_margin, agreement_margin : float, default=0.1
         The margins of :func:`~active_labeling.metrics.strategy_advice.strategy_advice`.
+    signals : list of str, default=("easier", "explore", "harder")
+        Which of the procedure's signals auto follows.
 
     Examples
     --------
@@ -64,11 +66,13 @@ class AutoStrategy:
         k: int = 2,
         exploration_margin: float = 0.1,
         agreement_margin: float = 0.1,
+        signals=SIGNAL_NAMES,
     ):
         self.start = start
         self.k = k
         self.exploration_margin = exploration_margin
         self.agreement_margin = agreement_margin
+        self.signals = signals
 
     def _check(self) -> None:
         if self.start not in RUNG:
@@ -111,5 +115,6 @@ class AutoStrategy:
             k=self.k,
             exploration_margin=self.exploration_margin,
             agreement_margin=self.agreement_margin,
+            signals=tuple(self.signals),
         )
         return AutoChoice(advice.strategy, advice.action, advice.reasons)
