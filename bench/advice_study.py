@@ -37,17 +37,24 @@ STRATEGIES = ("random", "margin", "wkmeans", "kcenter")
 #: Run beside the fixed strategies, paired by seed (same split, start and model seeds):
 #: ``auto`` from margin, its default, and the strategy advice followed from each fixed one.
 AUTO = tuple(("auto" if start == "margin" else f"auto_from_{start}", start) for start in STRATEGIES)
+#: The signals of the strategy advice each variant follows (its folder under the cache).
+AUTO_VARIANTS = {
+    "auto": ("easier", "explore", "harder"),
+    "auto_without_explore": ("easier", "harder"),
+}
 SYNTHETIC = ("noisy_blobs_ld", "noisy_blobs_hd")
 BUDGET = 300
 
 
 def study_config(
-    name: str, seeds: int, path: Path | None = None, frame=None, auto: bool = False
+    name: str, seeds: int, path: Path | None = None, frame=None, auto: str | None = None
 ) -> str:
     """The experiment file of one data set: the budget and batch scale with the pool."""
     if auto:
+        signals = ", ".join(f'"{s}"' for s in AUTO_VARIANTS[auto])
         strategies = ", ".join(
-            f'{{ name = "auto", label = "{label}", params = {{ start = "{start}" }} }}'
+            f'{{ name = "auto", label = "{label}", '
+            f'params = {{ start = "{start}", signals = [{signals}] }} }}'
             for label, start in AUTO
         )
     else:
@@ -79,15 +86,15 @@ standardize = true
 """
 
 
-def run_dataset(name: str, cache: Path, seeds: int, jobs: int, auto: bool = False) -> Path:
+def run_dataset(name: str, cache: Path, seeds: int, jobs: int, auto: str | None = None) -> Path:
     from active_labeling.experiment import create_experiment, run_experiment
 
-    out = cache / ("auto" if auto else "runs") / name
+    out = cache / (auto or "runs") / name
     if not out.exists():
         path = frame = None
         if name not in SYNTHETIC:
             path, frame = write_dataset(name, cache)
-        config = cache / "configs" / f"{name}{'-auto' if auto else ''}.toml"
+        config = cache / "configs" / f"{name}{'-' + auto if auto else ''}.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(study_config(name, seeds, path, frame, auto), encoding="utf-8")
         create_experiment(config, out)
@@ -119,9 +126,10 @@ def main(argv=None) -> int:
         )
     if args.phase in ("auto", "all"):
         start = time.perf_counter()
-        for name in args.datasets:
-            print(f"{name} (auto):", file=sys.stderr)
-            run_dataset(name, args.cache, args.seeds, args.jobs, auto=True)
+        for variant in AUTO_VARIANTS:
+            for name in args.datasets:
+                print(f"{name} ({variant}):", file=sys.stderr)
+                run_dataset(name, args.cache, args.seeds, args.jobs, auto=variant)
         print(f"auto runs in {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
     if args.phase in ("calibrate", "all"):
         from advice_calibration import calibrate
