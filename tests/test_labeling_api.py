@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -255,6 +257,23 @@ def test_serving_beyond_loopback_without_tls_warns(capsys, monkeypatch, project,
     assert main(["serve", str(project.root), "--host", "127.0.0.1"]) == 0
     assert "without TLS" not in capsys.readouterr().err
     assert not (project.root / "serve.json").exists()  # removed when the server stops
+
+
+def test_the_app_starts_and_stops_through_its_lifespan_without_deprecated_hooks(project, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # on_event warns at registration
+        app = create_app(project.root, scheduler=True, scheduler_poll_seconds=60)
+    assert not app.router.on_startup and not app.router.on_shutdown
+    marker = tmp_path / "serve.json"
+    marker.write_text("{}")
+    app.state.server_file = marker
+    with TestClient(app) as client:  # runs the lifespan: startup, then shutdown
+        assert app.state.scheduler.alive
+        assert client.get("/healthz").status_code == 200
+    assert not app.state.scheduler.alive
+    assert not marker.exists()
+    with pytest.raises(duckdb.ConnectionException):
+        app.state.service.con.execute("SELECT 1")  # the store is closed
 
 
 def test_the_model_hint_is_left_out_when_not_asked_for(app, users):

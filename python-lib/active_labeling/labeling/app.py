@@ -7,7 +7,9 @@ Content-Security-Policy (no inline script), nosniff and no framing; every error 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -111,6 +113,7 @@ def create_app(
         columns=columns,
     )
     app = FastAPI(
+        lifespan=_lifespan,
         title="active-labeling",
         version=__version__,
         description="Label the items of a ranked queue; every action is an event in the store.",
@@ -134,10 +137,6 @@ def create_app(
         app.state.scheduler = Scheduler(
             runner, poll_seconds=scheduler_poll_seconds, on_generation=service.refresh
         )
-
-        @app.on_event("startup")
-        def start_scheduler():
-            app.state.scheduler.start()
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -202,14 +201,22 @@ def create_app(
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
 
-    @app.on_event("shutdown")
-    def close_store():
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The scheduler runs while the app serves; at shutdown the store is closed and
+    serve.json removed, here rather than after ``uvicorn.run`` returns: uvicorn re-raises
+    SIGTERM once it has shut down."""
+    if app.state.scheduler is not None:
+        app.state.scheduler.start()
+    try:
+        yield
+    finally:
         if app.state.scheduler is not None:
             app.state.scheduler.stop(timeout=30)
-        # Here, not after uvicorn.run returns: uvicorn re-raises SIGTERM once it has shut down.
         marker = app.state.server_file
         if marker is not None:
             marker.unlink(missing_ok=True)
-        service.close()
-
-    return app
+        app.state.service.close()
