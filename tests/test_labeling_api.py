@@ -224,6 +224,13 @@ def test_openapi_documents_the_api(app):
         "/api/export",
     ]:
         assert path in paths
+    # The bodies are read by a dependency, after the caller's check; still documented.
+    label = paths["/api/items/{item_id}/label"]["post"]["requestBody"]
+    assert label["required"] is True
+    assert {"label", "labels", "lead_time_ms"} <= set(
+        label["content"]["application/json"]["schema"]["properties"]
+    )
+    assert paths["/api/items/{item_id}/skip"]["post"]["requestBody"]["required"] is False
 
 
 def test_media_route_refuses_paths_outside_the_media_folder(app, project, users):

@@ -3,6 +3,9 @@ or a plain-text error, and no secret or file is reachable without logging in."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import sys
 import threading
 import time
@@ -12,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from active_labeling.labeling import forwarding
-from active_labeling.labeling.app import SECURITY_HEADERS, create_app
+from active_labeling.labeling.app import DEFAULT_MAX_BODY, MAX_BODY, SECURITY_HEADERS, create_app
 from active_labeling.labeling.auth import LoginThrottle, RateLimitedError, User, add_user
 
 from flow_helpers import make_project
@@ -148,6 +151,143 @@ def test_a_non_ascii_cli_token_is_refused(app):
         headers=[(b"X-CLI-Token", b"\xff")],
     )
     assert_json_error(response, 401)
+
+
+# --- request bodies: capped per route, refused unread; the caller is checked first ---
+
+
+def asgi_post(app, path, chunks, headers=()):
+    """A POST straight through the ASGI interface, its body sent as ``chunks`` (an iterator,
+    consumed only as the app asks): (status, headers, JSON answer, chunks the app read)."""
+    chunks = iter(chunks)
+    read = 0
+    pending = next(chunks, None)
+
+    async def receive():
+        nonlocal read, pending
+        if pending is None:
+            return {"type": "http.disconnect"}
+        body, pending = pending, next(chunks, None)
+        read += 1
+        return {"type": "http.request", "body": body, "more_body": pending is not None}
+
+    messages = []
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), json.loads(answer), read
+
+
+def twice_the_cap(path, chunk_size=4096):
+    """A body of twice the route's cap, in chunks of ``chunk_size`` bytes."""
+    return itertools.repeat(b"x" * chunk_size, 2 * cap(path) // chunk_size)
+
+
+JSON = ("Content-Type", "application/json")
+BODY_ROUTES = ["/api/login", "/api/items/I1/label", "/api/items/I1/skip", "/api/cli"]
+
+
+def cap(path):
+    return MAX_BODY.get(path, DEFAULT_MAX_BODY)
+
+
+def assert_too_large(status, headers, answer):
+    assert status == 413
+    assert answer["error"] == "ContentTooLarge" and "at most" in answer["detail"]
+    assert headers[b"connection"] == b"close"  # the rest of the body is never read
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name.lower().encode()] == value.encode()
+
+
+@pytest.mark.parametrize("path", [*BODY_ROUTES, "/api/undo", "/api/nowhere"])
+def test_a_body_announced_over_its_cap_is_refused_before_it_is_read(app, path):
+    length = ("Content-Length", str(200 * 1024 * 1024))
+    status, headers, answer, read = asgi_post(app, path, [b"{}"], headers=[JSON, length])
+    assert_too_large(status, headers, answer)
+    assert read == 0
+
+
+@pytest.mark.parametrize("path", BODY_ROUTES)
+def test_a_chunked_body_is_refused_once_it_passes_its_cap(app, users, path):
+    ann = login(app, "ann", users["ann"])  # let in, so that the route reads the body
+    headers = [
+        JSON,
+        ("Cookie", f"al_session={ann.cookies['al_session']}"),
+        ("X-CSRF-Token", ann.headers["X-CSRF-Token"]),
+        ("X-CLI-Token", "cli-secret"),
+    ]
+    status, headers, answer, read = asgi_post(app, path, twice_the_cap(path), headers=headers)
+    assert_too_large(status, headers, answer)
+    assert read * 4096 <= cap(path) + 4096  # held no more than the cap
+
+
+def test_the_caps_leave_room_for_the_largest_valid_bodies(app, users):
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    # Every character escaped, the longest fields the models take.
+    escaped = lambda n: "\\u00e9" * n  # noqa: E731
+    body = f'{{"label": "yes", "comment": "{escaped(2000)}", "session": "{escaped(100)}"}}'
+    answer = ann.post(f"/api/items/{item}/label", content=body, headers=dict([JSON]))
+    assert answer.status_code == 200, answer.text
+    body = f'{{"username": "{escaped(200)}", "password": "{escaped(1024)}"}}'
+    wrong = TestClient(app).post("/api/login", content=body, headers=dict([JSON]))
+    assert wrong.status_code == 401, wrong.text  # checked, not refused for its size
+
+
+@pytest.mark.parametrize("body", [b"{not json", json.dumps({"label": "x" * 60_000}).encode()])
+@pytest.mark.parametrize(
+    "path, credentials, status",
+    [
+        ("/api/items/I1/label", [], 401),
+        ("/api/items/I1/label", ["cookie"], 403),  # a session, no CSRF token
+        ("/api/items/I1/skip", [("Authorization", "Bearer al_wrong")], 401),
+        ("/api/cli", [("X-CLI-Token", "wrong")], 401),
+    ],
+)
+def test_the_caller_is_checked_before_the_body_is_read(app, users, path, credentials, status, body):
+    if credentials == ["cookie"]:
+        cookie = login(app, "ann", users["ann"]).cookies["al_session"]
+        credentials = [("Cookie", f"al_session={cookie}")]
+    length = ("Content-Length", str(len(body)))
+    answer_status, _, answer, read = asgi_post(
+        app, path, [body], headers=[JSON, length, *credentials]
+    )
+    assert (answer_status, read) == (status, 0), answer
+
+
+def test_a_bad_body_from_a_known_caller_is_a_422_naming_the_problem(app, users):
+    ann = login(app, "ann", users["ann"])
+    item = ann.get("/api/items/next").json()["items"][0]["item_id"]
+    broken = ann.post(f"/api/items/{item}/label", content=b"{not json", headers=dict([JSON]))
+    assert_json_error(broken, 422)
+    assert broken.json()["detail"].startswith("body")
+    missing = ann.post(f"/api/items/{item}/label")
+    assert_json_error(missing, 422)
+    assert "body: Field required" in missing.json()["detail"]
+    text = ann.post(
+        f"/api/items/{item}/label", content=b"yes", headers={"Content-Type": "text/plain"}
+    )
+    assert_json_error(text, 422)
+    assert "application/json" in text.json()["detail"]
+    assert ann.post(f"/api/items/{item}/skip").status_code == 200  # a skip needs no body
 
 
 # --- POST /api/cli: stdout and stderr are redirected under the lock only ---

@@ -36,6 +36,7 @@ from active_labeling.labeling.auth import (
     RateLimitedError,
     User,
 )
+from active_labeling.labeling.body_limit import BodyLimit, BodyTooLarge, refusal
 from active_labeling.labeling.dependencies import current_user
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
@@ -56,6 +57,14 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+}
+
+#: The largest request body, in bytes, of every route but those in MAX_BODY: a label with a
+#: comment of 2,000 characters and 200 classes is well under it.
+DEFAULT_MAX_BODY = 64 * 1024
+MAX_BODY = {
+    "/api/login": 16 * 1024,  # a name of 200 characters and a password of 1,024, escaped
+    "/api/cli": 1024 * 1024,  # a command line (paths, options): 200 arguments at most
 }
 
 _STATUS = [
@@ -138,6 +147,11 @@ def create_app(
             runner, poll_seconds=scheduler_poll_seconds, on_generation=service.refresh
         )
 
+    # Inside the middleware below, which adds the headers to its 413, and which would wrap
+    # the BodyTooLarge of a route reading its body in an ExceptionGroup (its receive runs in
+    # a task group): FastAPI lets only a bare HTTPException through, else it answers 400.
+    app.add_middleware(BodyLimit, default=DEFAULT_MAX_BODY, caps=MAX_BODY)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         try:
@@ -156,6 +170,10 @@ def create_app(
     async def project_error(request: Request, exc: ActiveLabelingError):
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
         return _error(status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge):
+        return refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -23,11 +23,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from active_labeling.errors import ActiveLabelingError
 from active_labeling.labeling.auth import AuthError, ForbiddenError, same_secret
+from active_labeling.labeling.dependencies import json_body
 from active_labeling.store.connection import SERVER_FILE
 
 #: Commands that never go to the server: they do not use the store, or they are the server.
@@ -112,13 +113,21 @@ class CliCommand(BaseModel):
     cwd: str
 
 
-@router.post("/api/cli", include_in_schema=False)
-def run_command(body: CliCommand, request: Request):
-    """Run an ``active-labeling`` command line in this process, on the server's store."""
+def cli_caller(request: Request) -> None:
+    """The caller sent the token of the server's serve.json."""
     expected = request.app.state.cli_token
     sent = request.headers.get(CLI_TOKEN_HEADER, "")
     if not expected or not same_secret(sent, expected):
         raise AuthError(f"this route takes the {CLI_TOKEN_HEADER} of the server's serve.json")
+
+
+#: The command line, read once the token is checked (see json_body).
+command_body = json_body(CliCommand, caller=cli_caller)
+
+
+@router.post("/api/cli", include_in_schema=False)
+def run_command(request: Request, body: CliCommand = Depends(command_body)):
+    """Run an ``active-labeling`` command line in this process, on the server's store."""
     from active_labeling import cli
     from active_labeling.flow.project import shared_store
 
