@@ -56,13 +56,21 @@ def test_login_sets_a_strict_httponly_cookie_and_wrong_passwords_are_refused(app
     assert client.get("/api/session").json()["project"]["classes"] == ["yes", "no"]
 
 
-def test_logins_are_rate_limited(app, users):
+def test_failed_logins_slow_the_client_down_for_that_name(app, users):
+    from active_labeling.labeling.auth import LoginThrottle
+
+    now = [1000.0]
+    app.state.throttle = LoginThrottle(clock=lambda: now[0])
     client = TestClient(app)
     for _ in range(5):
         response = client.post("/api/login", json={"username": "ann", "password": "x"})
         assert response.status_code == 401
     response = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
     assert response.status_code == 429 and "too many failed logins" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "1"
+    now[0] += 1
+    response = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
+    assert response.status_code == 200, response.text
 
 
 def test_every_response_carries_the_security_headers(app):

@@ -4,6 +4,7 @@ or a plain-text error, and no secret or file is reachable without logging in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import sys
@@ -356,7 +357,84 @@ def test_interleaved_commands_leave_stderr_as_it_was(app, project, monkeypatch):
     assert sys.stderr is real_stderr and sys.stdout is real_stdout
 
 
-# --- the login throttle: atomic, and bounded in memory ---
+# --- the login throttle: slows whoever fails, locks nobody out; atomic and bounded ---
+
+
+class Clock:
+    """A clock the test moves: no sleeping."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def refused(throttle, *args):
+    """The seconds ``throttle`` makes this login wait (it must refuse it)."""
+    with pytest.raises(RateLimitedError) as info:
+        throttle.reserve(*args)
+    return info.value.retry_after
+
+
+def test_failures_slow_their_client_and_name_down_exponentially_up_to_a_cap():
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    for _ in range(5):
+        throttle.reserve("ann", "10.0.0.66")  # five failures cost nothing
+    waits = []
+    for _ in range(12):
+        waits.append(refused(throttle, "ann", "10.0.0.66"))
+        clock.now += waits[-1]
+        throttle.reserve("ann", "10.0.0.66")  # fails again
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
+    throttle.reserve("bob", "10.0.0.66")  # another name from that address is not slowed
+
+
+def test_failures_from_one_client_never_keep_the_user_out_of_another():
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    for _ in range(20):
+        with contextlib.suppress(RateLimitedError):
+            throttle.reserve("root", "10.0.0.66")
+        clock.now += 1
+    assert refused(throttle, "root", "10.0.0.66") > 0
+    throttle.succeeded(throttle.reserve("root", "10.0.0.7"))  # an address with no failures
+    # A browser that logged in as root before, behind the attacker's address.
+    cookie = throttle.device_cookie("root")
+    throttle.succeeded(throttle.reserve("root", "10.0.0.66", cookie))
+    assert refused(throttle, "root", "10.0.0.66", "forged.cookie") > 0  # just the address
+
+
+def test_one_address_cannot_spray_names_but_its_known_browsers_get_in_and_it_recovers():
+    clock = Clock()
+    throttle = LoginThrottle(address_failures=50, address_window=600, clock=clock)
+    ann_cookie = throttle.device_cookie("ann")
+    for i in range(50):
+        throttle.reserve(f"name{i}", "10.0.0.1")  # one failure per name: no back-off
+        clock.now += 1
+    assert refused(throttle, "bob", "10.0.0.1") == 600 - 50  # a new name waits for the window
+    throttle.succeeded(throttle.reserve("ann", "10.0.0.1", ann_cookie))  # a known browser
+    assert refused(throttle, "bob", "10.0.0.1", ann_cookie) > 0  # ann's cookie is ann's only
+    clock.now += 600 - 50 + 1
+    throttle.reserve("bob", "10.0.0.1")  # not for ever: old failures leave the window
+
+
+def test_a_success_forgets_the_failures_and_a_server_error_does_not_count():
+    clock = Clock()
+    throttle = LoginThrottle(free_failures=2, clock=clock)
+    throttle.reserve("ann", "a")
+    throttle.reserve("ann", "a")
+    assert refused(throttle, "ann", "a") == 1
+    clock.now += 1
+    throttle.succeeded(throttle.reserve("ann", "a"))
+    assert len(throttle) == 1  # the pair is forgotten; the address keeps its two failures
+    throttle.reserve("ann", "a")
+    throttle.reserve("ann", "a")  # two free failures again
+    assert refused(throttle, "ann", "a") == 1
+    for _ in range(10):
+        throttle.cancel(throttle.reserve("carl", "b"))
+    assert throttle.reserve("carl", "b") and throttle.reserve("carl", "b")
 
 
 def test_parallel_wrong_passwords_get_at_most_five_tries(app, monkeypatch):
@@ -368,6 +446,7 @@ def test_parallel_wrong_passwords_get_at_most_five_tries(app, monkeypatch):
         raise AuthError("wrong user name or password")
 
     monkeypatch.setattr(auth_routes, "check_password", slow_wrong_password)
+    app.state.throttle = LoginThrottle(clock=Clock())  # the guesses are all at one time
     start = threading.Barrier(20)
 
     def guess(i):
@@ -382,38 +461,57 @@ def test_parallel_wrong_passwords_get_at_most_five_tries(app, monkeypatch):
     assert codes.count(401) == 5 and codes.count(429) == 15, codes
 
 
-def test_the_throttle_forgets_stale_names(app):
-    app.state.throttle = LoginThrottle(attempts=5, window=0.2)
-    client = TestClient(app)
-    for round_ in range(4):
-        for i in range(8):  # 5 tried, 3 refused: the client is used up
-            name = f"nobody{round_}-{i}"
-            client.post("/api/login", json={"username": name, "password": "x"})
-        time.sleep(0.25)
-    client.post("/api/login", json={"username": "last", "password": "x"})
-    assert len(app.state.throttle._failures) <= 2  # 'user:last' and this client
+def test_the_throttle_forgets_old_failures_and_stays_bounded():
+    clock = Clock()
+    throttle = LoginThrottle(max_entries=100, clock=clock)
+    for i in range(1000):
+        throttle.reserve(f"name{i}", f"10.0.{i // 200}.{i % 200}")
+    assert len(throttle) == 200  # 100 clients and names, 100 addresses
+    clock.now += 3601
+    throttle.reserve("last", "10.9.9.9")
+    assert len(throttle) == 2  # 'last' from 10.9.9.9, and that address
 
 
 def test_a_too_long_user_name_is_refused_before_any_work(app):
     response = TestClient(app).post("/api/login", json={"username": "n" * 201, "password": "x"})
     assert_json_error(response, 422)
     assert "username" in response.json()["detail"]
-    assert not app.state.throttle._failures
+    assert len(app.state.throttle) == 0
 
 
-def test_a_successful_login_gives_its_attempt_back(users):
-    throttle = LoginThrottle(attempts=2, window=60)
-    for _ in range(5):
-        stamp = throttle.reserve("user:ann", "client:a")
-        throttle.release(stamp, "user:ann", "client:a")
-    assert not throttle._failures
-    throttle.reserve("user:ann", "client:a")
-    throttle.reserve("user:ann", "client:a")
-    with pytest.raises(RateLimitedError):
-        throttle.reserve("user:ann", "client:c")  # ann has no attempt left
-    with pytest.raises(RateLimitedError):
-        throttle.reserve("user:carl", "client:a")  # nor has client a
-    throttle.reserve("user:carl", "client:c")
+def test_wrong_passwords_from_one_address_do_not_keep_an_admin_out_of_another(app):
+    command = app.state.service.cursor_for_command()
+    password = add_user(command, "root", "admin")
+    command.close()
+    attacker = TestClient(app, client=("10.0.0.66", 5000))
+    codes = [
+        attacker.post("/api/login", json={"username": "root", "password": f"guess{i}"})
+        for i in range(7)
+    ]
+    assert [c.status_code for c in codes] == [401] * 5 + [429] * 2
+    admin = TestClient(app, client=("10.0.0.7", 5000))
+    response = admin.post("/api/login", json={"username": "root", "password": password})
+    assert response.status_code == 200, response.text
+    assert codes[-1].headers["Retry-After"] == "1"
+    assert "try again in 1 seconds" in codes[-1].json()["detail"]
+
+
+def test_behind_one_proxy_a_browser_that_logged_in_before_gets_in_during_a_spray(app, users):
+    app.state.throttle.address_failures = 5  # a small budget: a short test
+    proxy = ("10.0.0.1", 5000)  # every request comes from the proxy's address
+    ann = TestClient(app, client=proxy)
+    assert ann.post("/api/login", json={"username": "ann", "password": users["ann"]}).is_success
+    attacker = TestClient(app, client=proxy)
+    sprayed = [
+        attacker.post("/api/login", json={"username": name, "password": "x"}).status_code
+        for name in ["ann", "bob", "carl", "dan", "eve", "fay"]
+    ]
+    assert sprayed == [401] * 5 + [429]
+    newcomer = TestClient(app, client=proxy)  # no device cookie: waits with the address
+    bob = newcomer.post("/api/login", json={"username": "bob", "password": users["bob"]})
+    assert_json_error(bob, 429)
+    again = ann.post("/api/login", json={"username": "ann", "password": users["ann"]})
+    assert again.status_code == 200, again.text
 
 
 # --- sessions: overlapping logins, and a password reset ends the user's sessions ---
@@ -463,7 +561,6 @@ def test_parallel_logins_all_succeed(app, users):
             body = {"username": name, "password": passwords[name]}
             return client.post("/api/login", json=body).status_code
 
-        app.state.throttle = LoginThrottle(attempts=100)  # one client, many logins
         with ThreadPoolExecutor(len(passwords)) as pool:
             codes += list(pool.map(log_in, passwords))
     command.close()

@@ -169,7 +169,10 @@ def create_app(
     @app.exception_handler(ActiveLabelingError)
     async def project_error(request: Request, exc: ActiveLabelingError):
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
-        return _error(status, type(exc).__name__, str(exc))
+        response = _error(status, type(exc).__name__, str(exc))
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(request: Request, exc: BodyTooLarge):
