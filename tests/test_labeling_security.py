@@ -291,6 +291,20 @@ def test_a_bad_body_from_a_known_caller_is_a_422_naming_the_problem(app, users):
     assert ann.post(f"/api/items/{item}/skip").status_code == 200  # a skip needs no body
 
 
+# --- GET /api/cli/proof: the server proves it holds the CLI token, which is never sent ---
+
+
+def test_the_server_proves_it_holds_the_cli_token(app, monkeypatch):
+    client = TestClient(app)
+    nonce = "a-nonce-of-the-command-line"
+    answer = client.get("/api/cli/proof", params={"nonce": nonce})
+    assert answer.json() == {"proof": forwarding.proof("cli-secret", nonce)}
+    assert answer.json()["proof"] != forwarding.proof("another-token", nonce)
+    assert_json_error(client.get("/api/cli/proof", params={"nonce": "short"}), 422)
+    monkeypatch.setattr(app.state, "cli_token", None)  # an app that takes no commands
+    assert_json_error(client.get("/api/cli/proof", params={"nonce": nonce}), 401)
+
+
 # --- POST /api/cli: stdout and stderr are redirected under the lock only ---
 
 CLI = {"X-CLI-Token": "cli-secret"}
