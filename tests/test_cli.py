@@ -134,7 +134,7 @@ def test_the_installed_command_runs(tmp_path):
 
 class FakeServer:
     """Some other process's HTTP server on a port of 127.0.0.1: it records every request and
-    answers each with ``answer`` (status, JSON)."""
+    answers each with ``answer`` (status, JSON, and any (header, value) pairs)."""
 
     def __init__(self, answer=(200, {"proof": "0" * 64, "code": 0, "stdout": "", "stderr": ""})):
         import http.server
@@ -149,9 +149,11 @@ class FakeServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fake.requests.append((self.command, self.path, dict(self.headers), body))
-                status, payload = answer
+                status, payload, *headers = answer
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -250,3 +252,23 @@ def test_a_server_that_does_not_answer_at_all_gets_no_command(small_project, cap
         write_server_file(small_project, url, "the-cli-token")
         assert main(["dataset", "show", str(small_project), "pool"]) == 1
     assert "once the server has started" in capsys.readouterr().err
+
+
+def test_a_command_goes_to_the_server_of_serve_json_and_nowhere_else(fake_server, monkeypatch):
+    from active_labeling.labeling.forwarding import forward
+
+    elsewhere = fake_server()
+    monkeypatch.setenv("http_proxy", elsewhere.url)  # a proxy from the environment
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    ours = fake_server(answer=(200, {"code": 0, "stdout": "done", "stderr": ""}))
+    assert forward(["queue", "show", "p"], {"url": ours.url, "cli_token": "tok"})[:2] == (
+        0,
+        "done",
+    )
+    assert ours.saw("tok") and not elsewhere.requests
+    # A redirect is not followed: the token stays with the server of serve.json.
+    moved = fake_server(answer=(302, {}, ("Location", elsewhere.url + "api/cli")))
+    code, _, err = forward(["queue", "show", "p"], {"url": moved.url, "cli_token": "tok"})
+    assert code == 1 and "302" in err
+    assert not elsewhere.requests
