@@ -3,7 +3,6 @@ or a plain-text error, and no secret or file is reachable without logging in."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -13,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 from fastapi.testclient import TestClient
 
 from active_labeling.labeling import forwarding
@@ -191,7 +191,8 @@ def asgi_post(app, path, chunks, headers=()):
         "client": ("127.0.0.1", 40000),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    with start_blocking_portal() as portal:  # its own loop: the browser tests run one here
+        portal.call(app, scope, receive, send)
     start = next(m for m in messages if m["type"] == "http.response.start")
     answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), json.loads(answer), read
