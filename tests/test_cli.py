@@ -202,3 +202,148 @@ def test_dataset_import_over_an_existing_name_needs_replace_and_keeps_its_id_col
     assert "dataset 'pool' replaced (copied): 60 rows (was 100), 4 columns, ids from 'id'" in out
     assert "warning: 1 of the 3 labeled items of dataset 'pool' are not in it any more" in err
     assert "hold other values" not in err and "row positions" not in err
+
+
+# --- serve.json: the token goes only to the project's own server ---------------------------
+
+
+class FakeServer:
+    """Some other process's HTTP server on a port of 127.0.0.1: it records every request and
+    answers each with ``answer`` (status, JSON, and any (header, value) pairs)."""
+
+    def __init__(self, answer=(200, {"proof": "0" * 64, "code": 0, "stdout": "", "stderr": ""})):
+        import http.server
+        import json
+        import threading
+
+        self.requests = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fake.requests.append((self.command, self.path, dict(self.headers), body))
+                status, payload, *headers = answer
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def saw(self, secret: str) -> bool:
+        return any(secret in repr(request) for request in self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(**kwargs):
+        servers.append(FakeServer(**kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def small_project(tmp_path):
+    from flow_helpers import make_project
+
+    return make_project(tmp_path / "p", n=20, n_labels=0).root
+
+
+def test_a_stale_serve_json_whose_pid_and_port_live_on_runs_the_command_here(
+    small_project, fake_server, capsys
+):
+    from active_labeling.labeling.forwarding import write_server_file
+
+    fake = fake_server()
+    # The test's own pid: alive, and not a server (a pid reused after the server died).
+    marker = write_server_file(small_project, fake.url, "the-cli-token")
+    assert main(["dataset", "show", str(small_project), "pool"]) == 0
+    captured = capsys.readouterr()
+    assert "dataset 'pool': 20 rows" in captured.out  # run here, on the store
+    assert "no longer runs" in captured.err and str(marker) in captured.err
+    assert not marker.exists()  # removed: the next command does not even look
+    assert not fake.requests  # the lock told: nothing was sent anywhere
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, {"proof": "0" * 64, "code": 0, "stdout": "forged", "stderr": ""}),
+        (404, {"detail": "Not Found"}),
+        (200, ["not", "a", "proof"]),
+    ],
+    ids=["wrong proof", "404", "nonsense"],
+)
+def test_a_listener_that_does_not_prove_it_is_the_server_never_gets_the_token(
+    small_project, fake_server, capsys, answer
+):
+    from active_labeling.labeling.forwarding import server_lock, write_server_file
+
+    fake = fake_server(answer=answer)
+    with server_lock(small_project):  # a live server holds the lock, another process the port
+        marker = write_server_file(small_project, fake.url, "the-cli-token")
+        assert main(["dataset", "show", str(small_project), "pool"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "did not prove" in err and "nothing was sent" in err
+    assert marker.exists()  # the server is alive: its file stays
+    assert not fake.saw("the-cli-token")
+    assert [(method, path.split("?")[0]) for method, path, *_ in fake.requests] == [
+        ("GET", "/api/cli/proof")
+    ]
+
+
+def test_a_server_that_does_not_answer_at_all_gets_no_command(small_project, capsys):
+    import socket
+
+    from active_labeling.labeling.forwarding import server_lock, write_server_file
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    with server_lock(small_project):  # still starting: it has the lock, not the port yet
+        write_server_file(small_project, url, "the-cli-token")
+        assert main(["dataset", "show", str(small_project), "pool"]) == 1
+    assert "once the server has started" in capsys.readouterr().err
+
+
+def test_a_command_goes_to_the_server_of_serve_json_and_nowhere_else(fake_server, monkeypatch):
+    from active_labeling.labeling.forwarding import forward
+
+    elsewhere = fake_server()
+    monkeypatch.setenv("http_proxy", elsewhere.url)  # a proxy from the environment
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    ours = fake_server(answer=(200, {"code": 0, "stdout": "done", "stderr": ""}))
+    assert forward(["queue", "show", "p"], {"url": ours.url, "cli_token": "tok"})[:2] == (
+        0,
+        "done",
+    )
+    assert ours.saw("tok") and not elsewhere.requests
+    # A redirect is not followed: the token stays with the server of serve.json.
+    moved = fake_server(answer=(302, {}, ("Location", elsewhere.url + "api/cli")))
+    code, _, err = forward(["queue", "show", "p"], {"url": moved.url, "cli_token": "tok"})
+    assert code == 1 and "302" in err
+    assert not elsewhere.requests

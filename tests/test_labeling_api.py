@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -54,13 +56,21 @@ def test_login_sets_a_strict_httponly_cookie_and_wrong_passwords_are_refused(app
     assert client.get("/api/session").json()["project"]["classes"] == ["yes", "no"]
 
 
-def test_logins_are_rate_limited(app, users):
+def test_failed_logins_slow_the_client_down_for_that_name(app, users):
+    from active_labeling.labeling.auth import LoginThrottle
+
+    now = [1000.0]
+    app.state.throttle = LoginThrottle(clock=lambda: now[0])
     client = TestClient(app)
     for _ in range(5):
         response = client.post("/api/login", json={"username": "ann", "password": "x"})
         assert response.status_code == 401
     response = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
     assert response.status_code == 429 and "too many failed logins" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "1"
+    now[0] += 1
+    response = client.post("/api/login", json={"username": "ann", "password": users["ann"]})
+    assert response.status_code == 200, response.text
 
 
 def test_every_response_carries_the_security_headers(app):
@@ -222,6 +232,13 @@ def test_openapi_documents_the_api(app):
         "/api/export",
     ]:
         assert path in paths
+    # The bodies are read by a dependency, after the caller's check; still documented.
+    label = paths["/api/items/{item_id}/label"]["post"]["requestBody"]
+    assert label["required"] is True
+    assert {"label", "labels", "lead_time_ms"} <= set(
+        label["content"]["application/json"]["schema"]["properties"]
+    )
+    assert paths["/api/items/{item_id}/skip"]["post"]["requestBody"]["required"] is False
 
 
 def test_media_route_refuses_paths_outside_the_media_folder(app, project, users):
@@ -255,6 +272,23 @@ def test_serving_beyond_loopback_without_tls_warns(capsys, monkeypatch, project,
     assert main(["serve", str(project.root), "--host", "127.0.0.1"]) == 0
     assert "without TLS" not in capsys.readouterr().err
     assert not (project.root / "serve.json").exists()  # removed when the server stops
+
+
+def test_the_app_starts_and_stops_through_its_lifespan_without_deprecated_hooks(project, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # on_event warns at registration
+        app = create_app(project.root, scheduler=True, scheduler_poll_seconds=60)
+    assert not app.router.on_startup and not app.router.on_shutdown
+    marker = tmp_path / "serve.json"
+    marker.write_text("{}")
+    app.state.server_file = marker
+    with TestClient(app) as client:  # runs the lifespan: startup, then shutdown
+        assert app.state.scheduler.alive
+        assert client.get("/healthz").status_code == 200
+    assert not app.state.scheduler.alive
+    assert not marker.exists()
+    with pytest.raises(duckdb.ConnectionException):
+        app.state.service.con.execute("SELECT 1")  # the store is closed
 
 
 def test_the_model_hint_is_left_out_when_not_asked_for(app, users):

@@ -355,6 +355,11 @@ def test_sigkill_mid_run_loses_no_acknowledged_label_and_expired_leases_come_bac
     assert journal.transport_errors, "the labelers should have seen the server die"
     assert not journal.refused, journal.refused
     handed = {item for _, item, _ in journal.handouts} | {kept_back}
+    # serve.json outlives the kill, the server's lock does not: a command runs here.
+    assert (root / "serve.json").exists()
+    alone = cli("queue", "show", str(root), "--top", "1", cwd=tmp_path)
+    assert alone.returncode == 0 and "no longer runs" in alone.stderr, alone.stderr
+    assert not (root / "serve.json").exists()
 
     restarted = Server(root, lease_minutes=0.02, log_dir=tmp_path, tag="after-crash")
     try:

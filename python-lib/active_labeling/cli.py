@@ -304,7 +304,7 @@ def cmd_serve(args) -> int:
             "(then pass --behind-proxy)",
             file=sys.stderr,
         )
-    from active_labeling.labeling.forwarding import new_cli_token, write_server_file
+    from active_labeling.labeling.forwarding import new_cli_token, server_lock, write_server_file
 
     cli_token = new_cli_token()
     app = create_app(
@@ -322,21 +322,23 @@ def cmd_serve(args) -> int:
     scheme = "https" if tls else "http"
     url = f"{scheme}://{args.host}:{args.port}/"
     print(f"labeling app of {args.project} on {url} (Ctrl-C stops)", flush=True)
-    # Other commands on this project find the server here and send their work to it.
-    marker = write_server_file(Path(args.project), url, cli_token)
-    app.state.server_file = marker
-    try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            ssl_certfile=args.tls_certfile,
-            ssl_keyfile=args.tls_keyfile,
-            proxy_headers=args.behind_proxy,
-        )
-    finally:
-        marker.unlink(missing_ok=True)
+    # Other commands on this project find the server here and send their work to it; the
+    # lock tells them the server still runs.
+    with server_lock(Path(args.project)):
+        marker = write_server_file(Path(args.project), url, cli_token)
+        app.state.server_file = marker
+        try:
+            uvicorn.run(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+                ssl_certfile=args.tls_certfile,
+                ssl_keyfile=args.tls_keyfile,
+                proxy_headers=args.behind_proxy,
+            )
+        finally:
+            marker.unlink(missing_ok=True)
     return 0
 
 
@@ -513,7 +515,7 @@ def _forwarded(argv: list[str], args) -> int | None:
     project = getattr(args, "project", None)
     if args.command in LOCAL_COMMANDS or not isinstance(project, str):
         return None
-    server = running_server(Path(project))
+    server = running_server(Path(project), notice=lambda text: print(text, file=sys.stderr))
     if server is None:
         return None
     code, out, err = forward(argv, server)
@@ -526,12 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    forwarded = _forwarded(argv, args)
-    if forwarded is not None:
-        return forwarded
     from active_labeling.store.connection import private_files
 
     try:
+        forwarded = _forwarded(argv, args)
+        if forwarded is not None:
+            return forwarded
         # The store's WAL comes and goes with DuckDB's checkpoints, each time made with the
         # umask: the whole command (the server's whole life) runs with a private one.
         with private_files():

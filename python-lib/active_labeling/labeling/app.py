@@ -7,7 +7,9 @@ Content-Security-Policy (no inline script), nosniff and no framing; every error 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -34,6 +36,7 @@ from active_labeling.labeling.auth import (
     RateLimitedError,
     User,
 )
+from active_labeling.labeling.body_limit import BodyLimit, BodyTooLarge, refusal
 from active_labeling.labeling.dependencies import current_user
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
@@ -54,6 +57,14 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+}
+
+#: The largest request body, in bytes, of every route but those in MAX_BODY: a label with a
+#: comment of 2,000 characters and 200 classes is well under it.
+DEFAULT_MAX_BODY = 64 * 1024
+MAX_BODY = {
+    "/api/login": 16 * 1024,  # a name of 200 characters and a password of 1,024, escaped
+    "/api/cli": 1024 * 1024,  # a command line (paths, options): 200 arguments at most
 }
 
 _STATUS = [
@@ -111,6 +122,7 @@ def create_app(
         columns=columns,
     )
     app = FastAPI(
+        lifespan=_lifespan,
         title="active-labeling",
         version=__version__,
         description="Label the items of a ranked queue; every action is an event in the store.",
@@ -135,9 +147,10 @@ def create_app(
             runner, poll_seconds=scheduler_poll_seconds, on_generation=service.refresh
         )
 
-        @app.on_event("startup")
-        def start_scheduler():
-            app.state.scheduler.start()
+    # Inside the middleware below, which adds the headers to its 413, and which would wrap
+    # the BodyTooLarge of a route reading its body in an ExceptionGroup (its receive runs in
+    # a task group): FastAPI lets only a bare HTTPException through, else it answers 400.
+    app.add_middleware(BodyLimit, default=DEFAULT_MAX_BODY, caps=MAX_BODY)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -156,7 +169,14 @@ def create_app(
     @app.exception_handler(ActiveLabelingError)
     async def project_error(request: Request, exc: ActiveLabelingError):
         status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
-        return _error(status, type(exc).__name__, str(exc))
+        response = _error(status, type(exc).__name__, str(exc))
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, exc: BodyTooLarge):
+        return refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -202,14 +222,22 @@ def create_app(
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
 
-    @app.on_event("shutdown")
-    def close_store():
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The scheduler runs while the app serves; at shutdown the store is closed and
+    serve.json removed, here rather than after ``uvicorn.run`` returns: uvicorn re-raises
+    SIGTERM once it has shut down."""
+    if app.state.scheduler is not None:
+        app.state.scheduler.start()
+    try:
+        yield
+    finally:
         if app.state.scheduler is not None:
             app.state.scheduler.stop(timeout=30)
-        # Here, not after uvicorn.run returns: uvicorn re-raises SIGTERM once it has shut down.
         marker = app.state.server_file
         if marker is not None:
             marker.unlink(missing_ok=True)
-        service.close()
-
-    return app
+        app.state.service.close()

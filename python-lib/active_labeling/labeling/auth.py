@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import threading
@@ -42,7 +43,11 @@ class ForbiddenError(ActiveLabelingError):
 
 
 class RateLimitedError(ActiveLabelingError):
-    """Too many failed logins; wait before trying again."""
+    """Too many failed logins; wait ``retry_after`` seconds before trying again."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -182,61 +187,175 @@ def token_user(con, token: str) -> User | None:
     return User(*row) if row else None
 
 
-class LoginThrottle:
-    """At most ``attempts`` logins per user name and per client in ``window`` seconds, but
-    for those that succeeded.
+#: A browser that logged in carries this cookie: its later logins as that user count as its
+#: own, not as its address's (see LoginThrottle).
+DEVICE_COOKIE = "al_device"
+DEVICE_DAYS = 30
 
-    A login reserves its attempt before checking the password, atomically: parallel guesses
-    cannot all pass a check made before any of them failed. A login that succeeds gives its
-    attempt back. Keys whose attempts are all older than the window are dropped (a sweep at
-    most once a window), so the table holds only the names tried in the last window.
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login counted before its password is checked (see :meth:`LoginThrottle.reserve`)."""
+
+    user: str
+    client: str
+    address: str | None  # the address whose budget it uses; None for a known browser
+    stamp: float
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class LoginThrottle:
+    """Failed logins slow down whoever made them; they never lock a user out.
+
+    The client of a login is the browser when it carries a device cookie issued to it at a
+    successful login as that user, else the address the request came from.
+
+    - A client and a user name share a back-off: their first ``free_failures`` failures cost
+      nothing, then each failure doubles the wait before their next attempt, from
+      ``base_delay`` to at most ``max_delay`` seconds. A success forgets their failures.
+      Another client is not slowed at all: whoever knows the password gets in from a
+      browser or an address that has no failures.
+    - An address has at most ``address_failures`` failures in ``address_window`` seconds,
+      whatever the names tried, so that one address cannot spray names; browsers that carry
+      a device cookie are not counted against their address, so the users behind one proxy
+      who logged in before are not kept out by another user of that proxy.
+
+    A login reserves its attempt (counted as failed) before its password is checked, under a
+    lock, so parallel guesses get no more than serial ones; a success or a server error gives
+    it back. Failures are forgotten ``forget_after`` seconds after the last one, and at most
+    ``max_entries`` clients and addresses are kept (the least recently failing go first):
+    the memory is bounded whoever knocks.
     """
 
-    def __init__(self, attempts: int = 5, window: float = 60.0, clock=time.monotonic):
-        self.attempts = attempts
-        self.window = window
+    def __init__(
+        self,
+        *,
+        free_failures: int = 5,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        address_failures: int = 50,
+        address_window: float = 600.0,
+        forget_after: float = 3600.0,
+        max_entries: int = 10_000,
+        clock=time.monotonic,
+    ):
+        self.free_failures = free_failures
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.address_failures = address_failures
+        self.address_window = address_window
+        self.forget_after = max(forget_after, max_delay)
+        self.max_entries = max_entries
         self._clock = clock
-        self._failures: dict[str, deque] = {}  # attempts not known to have succeeded
+        self._key = secrets.token_bytes(32)  # signs device cookies; a restart voids them
+        self._pairs: dict[tuple[str, str], _Failures] = {}  # oldest failure first
+        self._addresses: dict[str, deque] = {}  # failure stamps in the window, oldest first
         self._next_sweep = 0.0
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> int:
-        """How many attempts ``key`` has in the window; a key with none is dropped."""
-        attempts = self._failures.get(key)
-        if attempts is None:
-            return 0
-        while attempts and now - attempts[0] > self.window:
-            attempts.popleft()
-        if not attempts:
-            del self._failures[key]
-        return len(attempts)
+    def __len__(self) -> int:
+        """How many clients and addresses have failures on record."""
+        return len(self._pairs) + len(self._addresses)
 
-    def reserve(self, *keys: str) -> float:
-        """Count one attempt on every key, or refuse if one of them has no attempt left.
+    # --- device cookies ---
 
-        Returns the attempt's stamp, for :meth:`release`."""
+    def device_cookie(self, user: str) -> str:
+        """A new device cookie for a browser that just logged in as ``user``."""
+        nonce = secrets.token_urlsafe(12)
+        return f"{nonce}.{self._sign(user, nonce)}"
+
+    def client(self, user: str, address: str, device_cookie: str | None) -> tuple[str, bool]:
+        """(the client of a login as ``user``, whether it is a known browser)."""
+        nonce, _, mac = (device_cookie or "").partition(".")
+        if nonce and len(nonce) <= 32 and same_secret(mac, self._sign(user, nonce)):
+            return f"device:{nonce}", True
+        return f"address:{address}", False
+
+    def _sign(self, user: str, nonce: str) -> str:
+        message = f"{user}\0{nonce}".encode("utf-8", "surrogateescape")
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    # --- attempts ---
+
+    def delay(self, failures: int) -> float:
+        """The wait after ``failures`` failures of one client and user name."""
+        if failures < self.free_failures:
+            return 0.0
+        return min(self.base_delay * 2.0 ** (failures - self.free_failures), self.max_delay)
+
+    def reserve(self, user: str, address: str, device_cookie: str | None = None) -> LoginAttempt:
+        """Count a login as failed before its password is checked, or refuse it
+        (:class:`RateLimitedError`, with the seconds to wait) if its client must wait."""
+        client, known = self.client(user, address, device_cookie)
         with self._lock:
             now = self._clock()
-            if now >= self._next_sweep:
-                self._next_sweep = now + self.window
-                for key in list(self._failures):
-                    self._recent(key, now)
-            if any(self._recent(key, now) >= self.attempts for key in keys):
+            self._sweep(now)
+            pair = self._pairs.get((client, user))
+            wait = pair.last + self.delay(pair.count) - now if pair else 0.0
+            stamps = None if known else self._addresses.get(address)
+            while stamps and now - stamps[0] > self.address_window:
+                stamps.popleft()
+            if stamps is not None and len(stamps) >= self.address_failures:
+                wait = max(wait, stamps[0] + self.address_window - now)
+            if wait > 0:
+                seconds = math.ceil(wait)
                 raise RateLimitedError(
-                    f"too many failed logins: wait {int(self.window)} seconds and try again"
+                    f"too many failed logins: try again in {seconds} seconds", retry_after=seconds
                 )
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-            return now
+            pair = self._pairs.pop((client, user), None) or _Failures(0, now)
+            pair.count, pair.last = pair.count + 1, now
+            self._keep(self._pairs, (client, user), pair)
+            if not known:
+                stamps = self._addresses.pop(address, None) or deque()
+                stamps.append(now)
+                self._keep(self._addresses, address, stamps)
+            return LoginAttempt(user, client, None if known else address, now)
 
-    def release(self, stamp: float, *keys: str) -> None:
-        """Give back the attempt reserved at ``stamp``: that login succeeded."""
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        """The password was right: the client's failures for that name are forgotten."""
         with self._lock:
-            for key in keys:
-                attempts = self._failures.get(key)
-                if attempts is None:
-                    continue
-                with contextlib.suppress(ValueError):
-                    attempts.remove(stamp)
-                if not attempts:
-                    del self._failures[key]
+            self._pairs.pop((attempt.client, attempt.user), None)
+            self._give_back(attempt)
+
+    def cancel(self, attempt: LoginAttempt) -> None:
+        """The server failed, not the password: the attempt does not count."""
+        with self._lock:
+            pair = self._pairs.get((attempt.client, attempt.user))
+            if pair is not None:
+                pair.count -= 1
+                if pair.count <= 0:
+                    del self._pairs[(attempt.client, attempt.user)]
+            self._give_back(attempt)
+
+    def _give_back(self, attempt: LoginAttempt) -> None:
+        stamps = self._addresses.get(attempt.address) if attempt.address else None
+        if stamps is not None:
+            with contextlib.suppress(ValueError):
+                stamps.remove(attempt.stamp)
+            if not stamps:
+                del self._addresses[attempt.address]
+
+    def _keep(self, table: dict, key, value) -> None:
+        """Put ``key`` last (the most recent failure), dropping the oldest if full."""
+        while len(table) >= self.max_entries:
+            del table[next(iter(table))]
+        table[key] = value
+
+    def _sweep(self, now: float) -> None:
+        """Forget old failures, at most once a minute: the tables hold recent ones only."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60.0
+        for key, pair in list(self._pairs.items()):
+            if now - pair.last > self.forget_after:
+                del self._pairs[key]
+        for address, stamps in list(self._addresses.items()):
+            while stamps and now - stamps[0] > self.address_window:
+                stamps.popleft()
+            if not stamps:
+                del self._addresses[address]

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
 from active_labeling.labeling.auth import (
+    DEVICE_COOKIE,
+    DEVICE_DAYS,
     AuthError,
     User,
     check_password,
@@ -53,9 +55,9 @@ def login(
     service: LabelingService = Depends(get_service),
 ):
     throttle = request.app.state.throttle
-    client = request.client.host if request.client else "unknown"
-    keys = (f"user:{body.username}", f"client:{client}")
-    attempt = throttle.reserve(*keys)  # counted as failed unless it succeeds
+    address = request.client.host if request.client else "unknown"
+    device = request.cookies.get(DEVICE_COOKIE)
+    attempt = throttle.reserve(body.username, address, device)  # failed unless it succeeds
     try:
         # Not under the service's lock: the slow password hash must not hold up labelers.
         user = check_password(service.cursor(), body.username, body.password)
@@ -63,16 +65,22 @@ def login(
     except AuthError:
         raise
     except BaseException:
-        throttle.release(attempt, *keys)  # the server failed, not the password
+        throttle.cancel(attempt)  # the server failed, not the password
         raise
-    throttle.release(attempt, *keys)
+    throttle.succeeded(attempt)
+    secure = request.app.state.secure_cookies
     response.set_cookie(
-        SESSION_COOKIE,
-        session_id,
+        SESSION_COOKIE, session_id, httponly=True, samesite="strict", secure=secure, path="/"
+    )
+    # This browser's next logins as this user are its own, not its address's.
+    response.set_cookie(
+        DEVICE_COOKIE,
+        throttle.device_cookie(user.name),
+        max_age=DEVICE_DAYS * 24 * 3600,
         httponly=True,
         samesite="strict",
-        secure=request.app.state.secure_cookies,
-        path="/",
+        secure=secure,
+        path="/api/login",
     )
     return SessionInfo(user=user.name, role=user.role, csrf_token=user.csrf_token)
 

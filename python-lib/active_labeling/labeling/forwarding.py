@@ -7,12 +7,19 @@ back the exit code and the output. The command line is the API: nothing is dupli
 
 The server writes ``serve.json`` beside the store (mode 0600): its process id, its URL and
 a random token that only this route accepts. Whoever may read that file may already read
-the store itself, so the token grants nothing new.
+the store itself, so the token grants nothing new. The file outlives a killed server, and
+its process id may then belong to any process, its port to any listener: so the server
+holds a lock on ``serve.lock`` while it runs (the system drops it when the process dies),
+and before it gets the token a server must prove it is the one of serve.json, with an HMAC
+of the caller's random nonce keyed with the token. A serve.json with no lock held is stale:
+removed, and the command runs on the store directly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -20,14 +27,17 @@ import secrets
 import ssl
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from active_labeling.errors import ActiveLabelingError
+from active_labeling.errors import ActiveLabelingError, StoreLockedError
 from active_labeling.labeling.auth import AuthError, ForbiddenError, same_secret
+from active_labeling.labeling.dependencies import json_body
 from active_labeling.store.connection import SERVER_FILE
 
 #: Commands that never go to the server: they do not use the store, or they are the server.
@@ -37,6 +47,9 @@ PATH_ARGUMENTS = ("project", "file", "output", "out", "config", "directory")
 #: Commands that write label events: run under the labeling service's lock.
 LABEL_WRITERS = {"labels"}
 CLI_TOKEN_HEADER = "X-CLI-Token"
+#: Locked by the server while it runs, beside serve.json; never removed.
+SERVER_LOCK = "serve.lock"
+PROOF_PATH = "/api/cli/proof"
 
 router = APIRouter(tags=["cli"])
 _run_lock = threading.Lock()  # one forwarded command at a time (stdout is process-wide)
@@ -57,21 +70,113 @@ def write_server_file(project: Path, url: str, token: str) -> Path:
     return marker
 
 
-def running_server(project: Path) -> dict | None:
-    """serve.json of a server that is alive, else None (a stale file is ignored)."""
+@contextlib.contextmanager
+def server_lock(project: Path) -> Iterator[None]:
+    """Hold serve.lock: from before serve.json is written to after the server stops.
+
+    Waits for it: a command looking at serve.json holds it shared for a moment (a second
+    server of the project would not get this far: the first one holds the store).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: the proof alone tells
+        yield
+        return
+    descriptor = os.open(Path(project) / SERVER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # and the lock with it
+
+
+def _remove_if_stale(project: Path) -> bool | None:
+    """Remove serve.json if no server holds serve.lock: True if it was stale (removed),
+    False if a server holds the lock, None if this system cannot tell (no flock, or the
+    lock file cannot be opened).
+
+    The lock is held shared meanwhile: no server writes serve.json between the look and the
+    removal (it writes it under the lock).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    try:
+        descriptor = os.open(Path(project) / SERVER_LOCK, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:  # a folder this user may not write to
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        (Path(project) / SERVER_FILE).unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(descriptor)
+
+
+def proof(token: str, nonce: str) -> str:
+    """What the server answers to a nonce: only who holds the token can compute it."""
+    message = b"active-labeling serve.json proof\0" + nonce.encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _proves_itself(server: dict, timeout: float = 5.0) -> str | None:
+    """None if the server at serve.json's URL proves it holds the token, else why not.
+
+    The token is not sent: a listener that is not our server learns nothing."""
+    nonce = secrets.token_urlsafe(24)
+    query = urllib.parse.urlencode({"nonce": nonce})
+    url = local_url(server["url"]).rstrip("/") + f"{PROOF_PATH}?{query}"
+    try:
+        with _opener(url).open(url, timeout=timeout) as response:
+            answer = json.loads(response.read(4096))
+        sent = answer["proof"]
+    except urllib.error.HTTPError as exc:
+        return f"it answered {exc.code}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # URLError is an OSError
+        return f"it did not answer: {exc}"
+    if not isinstance(sent, str) or not hmac.compare_digest(
+        sent, proof(server["cli_token"], nonce)
+    ):
+        return "its answer was wrong"
+    return None
+
+
+def running_server(project: Path, notice: Callable[[str], None] = lambda text: None) -> dict | None:
+    """serve.json of the project's server, once the server proved it is the one; None when
+    no server runs (a stale file is removed, and ``notice`` told why).
+
+    Raises StoreLockedError when a server holds serve.lock but the URL does not prove to be
+    it (it is starting, or another process has its port): the token is not sent.
+    """
     marker = Path(project) / SERVER_FILE
     try:
         info = json.loads(marker.read_text())
-        pid, url, token = int(info["pid"]), str(info["url"]), str(info["cli_token"])
+        server = {"pid": int(info["pid"]), "url": str(info["url"])}
+        server["cli_token"] = str(info["cli_token"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    stale = _remove_if_stale(project)
+    if stale:
+        notice(
+            f"note: {marker} was left by a server that no longer runs (process "
+            f"{server['pid']}); removed it, the command runs here"
+        )
         return None
-    except PermissionError:
-        pass  # alive, someone else's
-    return {"pid": pid, "url": url, "cli_token": token}
+    refused = _proves_itself(server)
+    if refused is None:
+        return server
+    if stale is None:  # cannot tell: not proven, so not ours; the store's lock says the rest
+        notice(f"note: {server['url']} of {marker} is not this project's server ({refused})")
+        return None
+    raise StoreLockedError(
+        f"the labeling server of {project} (process {server['pid']}) holds {SERVER_LOCK}, but "
+        f"{server['url']} did not prove to be it ({refused}); nothing was sent to it. Try again "
+        "once the server has started, or stop it"
+    )
 
 
 def local_url(url: str) -> str:
@@ -79,6 +184,24 @@ def local_url(url: str) -> str:
     for wildcard in ("//0.0.0.0:", "//[::]:"):
         url = url.replace(wildcard, "//127.0.0.1:")
     return url
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is answered as an error: headers never go elsewhere
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """To the server of serve.json, and nowhere else: no proxy from the environment (it
+    would get the token), no redirect."""
+    handlers: list = [urllib.request.ProxyHandler({}), _NoRedirect()]
+    if url.startswith("https:"):
+        # The URL and the token come from the server's own file on this machine.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
 def forward(argv: list[str], server: dict, *, timeout: float = 3600.0) -> tuple[int, str, str]:
@@ -90,14 +213,8 @@ def forward(argv: list[str], server: dict, *, timeout: float = 3600.0) -> tuple[
         headers={"Content-Type": "application/json", CLI_TOKEN_HEADER: server["cli_token"]},
         method="POST",
     )
-    context = None
-    if request.full_url.startswith("https:"):
-        # The URL and the token come from the server's own file on this machine.
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with _opener(request.full_url).open(request, timeout=timeout) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
@@ -107,18 +224,35 @@ def forward(argv: list[str], server: dict, *, timeout: float = 3600.0) -> tuple[
     return int(answer["code"]), answer["stdout"], answer["stderr"]
 
 
+@router.get(PROOF_PATH, include_in_schema=False)
+def prove(request: Request, nonce: str = Query(min_length=16, max_length=128)):
+    """Prove to a command that this is the server of serve.json (see :func:`proof`)."""
+    token = request.app.state.cli_token
+    if not token:
+        raise AuthError("this server takes no commands")
+    return {"proof": proof(token, nonce)}
+
+
 class CliCommand(BaseModel):
     argv: list[str] = Field(max_length=200)
     cwd: str
 
 
-@router.post("/api/cli", include_in_schema=False)
-def run_command(body: CliCommand, request: Request):
-    """Run an ``active-labeling`` command line in this process, on the server's store."""
+def cli_caller(request: Request) -> None:
+    """The caller sent the token of the server's serve.json."""
     expected = request.app.state.cli_token
     sent = request.headers.get(CLI_TOKEN_HEADER, "")
     if not expected or not same_secret(sent, expected):
         raise AuthError(f"this route takes the {CLI_TOKEN_HEADER} of the server's serve.json")
+
+
+#: The command line, read once the token is checked (see json_body).
+command_body = json_body(CliCommand, caller=cli_caller)
+
+
+@router.post("/api/cli", include_in_schema=False)
+def run_command(request: Request, body: CliCommand = Depends(command_body)):
+    """Run an ``active-labeling`` command line in this process, on the server's store."""
     from active_labeling import cli
     from active_labeling.flow.project import shared_store
 

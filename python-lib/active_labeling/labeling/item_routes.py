@@ -6,7 +6,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from active_labeling.labeling.auth import User
-from active_labeling.labeling.dependencies import current_user, get_service
+from active_labeling.labeling.dependencies import (
+    body_schema,
+    current_user,
+    get_service,
+    json_body,
+)
 from active_labeling.labeling.service import LabelingService
 
 router = APIRouter(prefix="/api", tags=["labeling"])
@@ -38,6 +43,11 @@ class SkipBody(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
     lead_time_ms: int | None = _lead_time()
     session: str | None = Field(default=None, max_length=100)
+
+
+#: The bodies, read once the caller is known (see json_body).
+label_body = json_body(LabelBody)
+skip_body = json_body(SkipBody, required=False)
 
 
 class Ack(BaseModel):
@@ -82,11 +92,11 @@ def heartbeat(
     return {"lease_expires_at": service.heartbeat(user.name, item_id).isoformat()}
 
 
-@router.post("/items/{item_id}/label", response_model=Ack)
+@router.post("/items/{item_id}/label", response_model=Ack, openapi_extra=body_schema(LabelBody))
 def label(
     item_id: str,
-    body: LabelBody,
     user: User = Depends(current_user),
+    body: LabelBody = Depends(label_body),
     service: LabelingService = Depends(get_service),
 ):
     """Label an item; acknowledged once the event is committed."""
@@ -107,11 +117,15 @@ def label(
     )
 
 
-@router.post("/items/{item_id}/skip", response_model=Ack)
+@router.post(
+    "/items/{item_id}/skip",
+    response_model=Ack,
+    openapi_extra=body_schema(SkipBody, required=False),
+)
 def skip(
     item_id: str,
-    body: SkipBody | None = None,
     user: User = Depends(current_user),
+    body: SkipBody | None = Depends(skip_body),
     service: LabelingService = Depends(get_service),
 ):
     body = body or SkipBody()

@@ -63,7 +63,7 @@
     button.disabled = false;
     const detail = data && typeof data.detail === "string" ? data.detail : "";
     if (response.status === 401) showError(detail || "Wrong user name or password.");
-    else if (response.status === 429) showError(detail || "Too many failed attempts: wait a minute, then try again.");
+    else if (response.status === 429) showError(detail || "Too many failed attempts: wait a little, then try again.");
     else showError(detail || `The server answered ${response.status}: try again.`);
     $("password").value = "";
     $("password").focus();
