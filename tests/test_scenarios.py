@@ -426,6 +426,7 @@ def test_the_scenario_commands(ready, capsys):
     assert main(["monitor", root]) == 0
     out = capsys.readouterr().out
     assert "holdout_accuracy" in out and "stopping advice at 30 labels" in out
+    assert "advice 'cautious'" in out and "[wait, decides] max-confidence" in out
     assert main(["scenario", "run", root, "nope"]) == 1
     assert "no scenario 'nope'" in capsys.readouterr().err
 

@@ -13,6 +13,8 @@ SHOWN_METRICS = (
     "holdout_accuracy",
     "cv_accuracy",
     "contradiction_ratio",
+    "stop_set_kappa",
+    "max_uncertainty",
     "mean_confidence",
     "exploration_distance",
     "exploration_gain",
@@ -147,11 +149,16 @@ def cmd_monitor(args) -> int:
         if optimistic:
             print("  (cv_*: cross-validated on the labeled set: optimistic, no holdout bound)")
     if advice:
+        preset = f", advice {advice['policy']!r}" if advice.get("policy") else ""
         print(
             f"stopping advice at {advice['n_labels']} labels (model {advice['model_name']!r} "
-            f"v{advice['model_version']}): {advice['advice']}"
+            f"v{advice['model_version']}{preset}): {advice['advice']}"
         )
-        for reason in advice["reasons"]:
+        votes = advice.get("votes", [])  # one per reason, in the same order
+        for reason, vote in zip(advice["reasons"], votes, strict=False):
+            role = "decides" if vote["decides"] else "watches"
+            print(f"  - [{vote['vote']}, {role}] {reason}")
+        for reason in advice["reasons"][len(votes) :]:
             print(f"  - {reason}")
     return 0
 
