@@ -289,19 +289,18 @@ def test_the_advice_command_refuses_runs_without_monitoring(tmp_path):
 
 
 def test_strategy_advice_follows_the_recommended_procedure():
-    from active_labeling.metrics.strategy_advice import strategy_advice
+    from active_labeling.metrics.strategy_advice import SIGNAL_NAMES, strategy_advice
 
     explore = history(
         exploration_distance=[NAN, 0.2, 0.2], random_exploration_distance=[NAN, 0.5, 0.45]
     )
-    assert (
-        strategy_advice(explore, "margin").action,
-        strategy_advice(explore, "margin").strategy,
-    ) == (
-        "explore",
-        "wkmeans",
-    )
-    assert strategy_advice(explore, "kcenter").action == "keep"  # already the explorer
+    assert strategy_advice(explore, "margin").action == "keep"  # not followed by default
+    with pytest.raises(InputError, match="unknown signal 'wander'"):
+        strategy_advice(explore, "margin", signals=("wander",))
+    explore_too = dict(signals=SIGNAL_NAMES)
+    advice = strategy_advice(explore, "margin", **explore_too)
+    assert (advice.action, advice.strategy) == ("explore", "wkmeans")
+    assert strategy_advice(explore, "kcenter", **explore_too).action == "keep"  # the explorer
     stuck = history(contradiction_ratio=[NAN, 0.30, 0.29, 0.30])
     advice = strategy_advice(stuck, "margin")
     assert (advice.action, advice.strategy) == ("easier", "wkmeans")

@@ -45,18 +45,18 @@ def app(tmp_path):
                 json.dumps({"policy": "cautious", "votes": votes}),
             ],
         )
-        # Two margin generations whose batches explored less than random ones would have.
-        for version, ours, theirs in ((2, 0.2, 0.5), (3, 0.2, 0.45)):
+        # Two kcenter generations whose batches were easier than random rows.
+        for version, ours, theirs in ((2, 0.9, 0.6), (3, 0.95, 0.7)):
             con.executemany(
                 "INSERT INTO metrics VALUES ('pool', ?, ?, 'clf', ?, ?, ?, '{}')",
                 [
-                    ["exploration_distance", ours, str(version), 10 * version, now],
-                    ["random_exploration_distance", theirs, str(version), 10 * version, now],
+                    ["batch_agreement", ours, str(version), 10 * version, now],
+                    ["random_batch_agreement", theirs, str(version), 10 * version, now],
                 ],
             )
         for generation in (1, 2):
             con.execute(
-                "INSERT INTO queue_generations VALUES (?, 'queue', 'pool', 'margin', 'clf', ?, "
+                "INSERT INTO queue_generations VALUES (?, 'queue', 'pool', 'kcenter', 'clf', ?, "
                 "'{}', 30, 0, ?)",
                 [generation, str(generation), now],
             )
@@ -95,8 +95,8 @@ def test_the_advice_the_metric_rows_and_the_panels(app):
     assert expected["holdout"] is False and 0 <= expected["premature_1"] <= 1
     assert expected["saving_low"] <= expected["saving"] <= expected["saving_high"]
     strategy = data["strategy_advice"]
-    assert strategy["strategy"] == "margin" and strategy["action"] == "explore"
-    assert strategy["suggested"] == "wkmeans" and "random batch" in strategy["reasons"][0]
+    assert strategy["strategy"] == "kcenter" and strategy["action"] == "harder"
+    assert strategy["suggested"] == "wkmeans" and "random rows" in strategy["reasons"][0]
     ratios = [
         (r["n_labels"], r["value"]) for r in data["metrics"] if r["metric"] == "contradiction_ratio"
     ]

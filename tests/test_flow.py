@@ -187,34 +187,41 @@ def test_every_strategy_runs_as_a_recipe(strategy, tmp_path):
 
 def test_auto_chooses_from_the_metrics_and_records_why(tmp_path, capsys):
     project = make_project(tmp_path / "p", n=200, n_labels=30)
-    _declare_both(project, strategy="auto")
+    _declare_both(project, strategy="auto", strategy_params={"start": "kcenter"})
     run_recipe(project, "train", progress=False)
     run_recipe(project, "query", progress=False)
-    assert "auto chose margin (start)" in capsys.readouterr().out
+    assert "auto chose kcenter (start)" in capsys.readouterr().out
     run_recipe(project, "query", progress=False)
-    # Two margin batches that reached less far than random batches would have: explore.
+    # Two kcenter batches on which the model and a 1-NN rule agreed more than on random
+    # rows: the batches are easy, pick harder ones.
     with project.connect() as con:
-        for version, ours, theirs in (("2", 0.2, 0.5), ("3", 0.2, 0.45)):
-            for metric, value in (
-                ("exploration_distance", ours),
-                ("random_exploration_distance", theirs),
-            ):
+        for version, ours, theirs in (("2", 0.9, 0.6), ("3", 0.95, 0.7)):
+            for metric, value in (("batch_agreement", ours), ("random_batch_agreement", theirs)):
                 con.execute(
                     "INSERT INTO metrics VALUES ('pool', ?, ?, 'clf', ?, 30, now(), '{}')",
                     [metric, value, version],
                 )
     run_recipe(project, "query", progress=False)
-    assert "auto chose wkmeans (explore)" in capsys.readouterr().out
+    assert "auto chose wkmeans (harder)" in capsys.readouterr().out
     with project.connect(read_only=True) as con:
         rows = con.execute(
             "SELECT strategy, params FROM queue_generations ORDER BY generation_id"
         ).fetchall()
         third = queue.generation_items(con, 3)
-    assert [r[0] for r in rows] == ["margin", "margin", "wkmeans"]
+    assert [r[0] for r in rows] == ["kcenter", "kcenter", "wkmeans"]
     recorded = json.loads(rows[2][1])
     assert recorded["strategy"] == "auto" and recorded["auto"]["chosen"] == "wkmeans"
-    assert "a random batch would have reached" in recorded["auto"]["reasons"][0]
+    assert "than on random rows" in recorded["auto"]["reasons"][0]
     assert set(third["strategy"]) == {"wkmeans"} and len(third) == 15
+    with project.connect() as con, pytest.raises(InputError, match="auto takes start"):
+        query_sampler(
+            con,
+            project,
+            dataset="pool",
+            model="clf",
+            queue="queue",
+            params=QuerySamplerParams(strategy="auto", strategy_params={"begin": "margin"}),
+        )
 
 
 def test_pool_missing_a_model_column_is_named_and_nothing_is_written(tmp_path):

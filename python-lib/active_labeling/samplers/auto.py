@@ -2,11 +2,12 @@
 
 No strategy wins everywhere (``docs/strategy-study.md``), so ``auto`` starts from a strong
 default and follows the strategy advice (``metrics.strategy_advice``: the tutorial's
-recommended procedure) round after round: keep exploring while a random batch would explore
-more, pick easier batches when the contradictions are stuck, harder ones when the model and
-a nearest-neighbour rule already agree on the batches. After a switch it waits ``k`` rounds,
-so that the signals it reads come from the strategy it chose. Every choice is logged with its
-reasons; the same history gives the same choice (no randomness of its own).
+recommended procedure) round after round: pick easier batches when the contradictions are
+stuck, harder ones when the model and a nearest-neighbour rule already agree on the
+batches (and, if asked, keep exploring while a random batch would explore more). After a
+switch it waits ``k`` rounds, so that the signals it reads come from the strategy it chose.
+Every choice is logged with its reasons; the same history gives the same choice (no
+randomness of its own).
 
 It is not a sampler: the query-sampler recipe and the experiment harness ask it which
 strategy to run, then build that sampler as usual.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from active_labeling.errors import InputError
 from active_labeling.metrics.advice import History
-from active_labeling.metrics.strategy_advice import RUNG, SIGNAL_NAMES, strategy_advice
+from active_labeling.metrics.strategy_advice import DEFAULT_SIGNALS, RUNG, strategy_advice
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,14 @@ class AutoStrategy:
         Rounds a signal must hold, and rounds to wait after a switch.
     exploration_margin, agreement_margin : float, default=0.1
         The margins of :func:`~active_labeling.metrics.strategy_advice.strategy_advice`.
-    signals : list of str, default=("easier", "explore", "harder")
-        Which of the procedure's signals auto follows.
+    signals : list of str, default=("easier", "harder")
+        Which of the procedure's signals auto follows; "explore" too if listed (it lost
+        against keeping margin in the advice study, so it is off by default).
 
     Examples
     --------
     >>> import numpy as np
-    >>> auto = AutoStrategy()
+    >>> auto = AutoStrategy(signals=["easier", "explore", "harder"])
     >>> h = History(np.array([10.0, 20, 30]), {
     ...     "exploration_distance": np.array([np.nan, 0.2, 0.2]),
     ...     "random_exploration_distance": np.array([np.nan, 0.5, 0.45]),
@@ -66,7 +68,7 @@ class AutoStrategy:
         k: int = 2,
         exploration_margin: float = 0.1,
         agreement_margin: float = 0.1,
-        signals=SIGNAL_NAMES,
+        signals=DEFAULT_SIGNALS,
     ):
         self.start = start
         self.k = k
