@@ -361,3 +361,23 @@ def test_an_auto_run_logs_its_choices_and_makes_the_same_ones_again(tmp_path):
 def _write(path, text):
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_the_shipped_presets_build_and_match_the_recipe_and_their_study():
+    import typing
+
+    from active_labeling.flow.monitoring import MonitoringParams
+    from active_labeling.metrics.advice import calibration, preset_names, preset_policy
+
+    study = calibration()
+    choices = typing.get_args(MonitoringParams.model_fields["advice"].annotation)
+    assert set(choices) == {*study["presets"], "classic"}
+    assert preset_names()[0] == study["default"] == MonitoringParams().advice
+    for name, preset in study["presets"].items():
+        policy = preset_policy(name)
+        assert [r.name for r in policy.stop_rules] == [r["rule"] for r in preset["rules"]]
+        # Chosen within its budget of premature stops over all the study's runs.
+        assert preset["no_holdout"]["all"]["premature_1"] <= preset["max_premature"]
+        assert not {r.name for r in policy.watch_rules} & {r.name for r in policy.stop_rules}
+    with pytest.raises(InputError, match="unknown advice preset 'bold'"):
+        preset_policy("bold")
