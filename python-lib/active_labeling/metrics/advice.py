@@ -316,8 +316,31 @@ class StabilizingPredictions(StoppingRule):
         )
 
 
+class _UncertaintyUnder(StoppingRule):
+    """Zhu et al. 2008's two confidence rules: an uncertainty of the unlabeled sample at most
+    ``threshold``, ``rounds`` versions in a row (subclasses name which one)."""
+
+    threshold: float
+    rounds: int
+    source: ClassVar[str] = "Zhu, Wang, Yao and Tsou 2008"
+    #: How the reason names the waiting rule, and the value it shows.
+    label: ClassVar[str] = ""
+    shown: ClassVar[str] = ""
+
+    def _vote(self, values, history) -> Vote:
+        if values.shape[0] < self.rounds:
+            return _waiting(self.name, self.label, values.shape[0], self.rounds)
+        stop = uncertainty_stop(values, self.threshold, self.rounds)
+        return Vote(
+            self.name,
+            stop,
+            f"{self.shown} {_arrow(values[-self.rounds :])} "
+            f"({'at or under' if stop else 'above'} {self.threshold}) (Zhu et al. 2008)",
+        )
+
+
 @dataclass(frozen=True)
-class OverallUncertainty(StoppingRule):
+class OverallUncertainty(_UncertaintyUnder):
     """Zhu et al. 2008: the mean uncertainty of the unlabeled sample is at most
     ``threshold``, ``rounds`` versions in a row."""
 
@@ -325,22 +348,12 @@ class OverallUncertainty(StoppingRule):
     rounds: int = 1
     name: ClassVar[str] = "overall_uncertainty"
     metric: ClassVar[str] = OVERALL_UNCERTAINTY
-    source: ClassVar[str] = "Zhu, Wang, Yao and Tsou 2008"
-
-    def _vote(self, values, history) -> Vote:
-        if values.shape[0] < self.rounds:
-            return _waiting(self.name, "overall uncertainty", values.shape[0], self.rounds)
-        stop = uncertainty_stop(values, self.threshold, self.rounds)
-        return Vote(
-            self.name,
-            stop,
-            f"overall uncertainty of the unlabeled sample {_arrow(values[-self.rounds :])} "
-            f"({'at or under' if stop else 'above'} {self.threshold}) (Zhu et al. 2008)",
-        )
+    label: ClassVar[str] = "overall uncertainty"
+    shown: ClassVar[str] = "overall uncertainty of the unlabeled sample"
 
 
 @dataclass(frozen=True)
-class MaxConfidence(StoppingRule):
+class MaxConfidence(_UncertaintyUnder):
     """Zhu et al. 2008: even the most uncertain unlabeled row of the sample has an
     uncertainty of at most ``threshold``, ``rounds`` versions in a row."""
 
@@ -348,18 +361,8 @@ class MaxConfidence(StoppingRule):
     rounds: int = 1
     name: ClassVar[str] = "max_confidence"
     metric: ClassVar[str] = MAX_UNCERTAINTY
-    source: ClassVar[str] = "Zhu, Wang, Yao and Tsou 2008"
-
-    def _vote(self, values, history) -> Vote:
-        if values.shape[0] < self.rounds:
-            return _waiting(self.name, "max-confidence", values.shape[0], self.rounds)
-        stop = uncertainty_stop(values, self.threshold, self.rounds)
-        return Vote(
-            self.name,
-            stop,
-            f"the most uncertain unlabeled row has uncertainty {_arrow(values[-self.rounds :])}"
-            f" ({'at or under' if stop else 'above'} {self.threshold}) (Zhu et al. 2008)",
-        )
+    label: ClassVar[str] = "max-confidence"
+    shown: ClassVar[str] = "the most uncertain unlabeled row has uncertainty"
 
 
 @dataclass(frozen=True)
