@@ -25,6 +25,7 @@ from active_labeling.metrics.advice import (
     stopping_advice,
 )
 from active_labeling.metrics.batch import batch_agreement, batch_easiness
+from active_labeling.metrics.consensus import dawid_skene, majority_vote
 from active_labeling.metrics.contradictions import contradiction_ratio, sample_for_contradictions
 from active_labeling.metrics.cost import cost_projection
 from active_labeling.metrics.exploration import (
@@ -33,6 +34,7 @@ from active_labeling.metrics.exploration import (
     nearest_distances,
 )
 from active_labeling.metrics.kappa import cohen_kappa, fleiss_kappa
+from active_labeling.metrics.label_errors import label_issues, out_of_fold_proba
 from active_labeling.metrics.labels import (
     class_balance,
     current_labels,
@@ -69,18 +71,22 @@ __all__ = [
     "cost_projection",
     "cross_validated_scores",
     "current_labels",
+    "dawid_skene",
     "default_policy",
     "exploration_distance",
     "exploration_gain",
     "first_stop",
     "fleiss_kappa",
     "holdout_scores",
+    "label_issues",
     "labeler_agreement",
     "labels_per_hour",
+    "majority_vote",
     "make_rule",
     "mean_confidence",
     "median_lead_time",
     "nearest_distances",
+    "out_of_fold_proba",
     "preset_policy",
     "sample_for_contradictions",
     "sample_uncertainty",
