@@ -347,3 +347,32 @@ def test_a_command_goes_to_the_server_of_serve_json_and_nowhere_else(fake_server
     code, _, err = forward(["queue", "show", "p"], {"url": moved.url, "cli_token": "tok"})
     assert code == 1 and "302" in err
     assert not elsewhere.requests
+
+
+def test_the_strategy_list_is_the_registry():
+    """`strategies` prints a static table (no scikit-learn): it names every strategy of the
+    registry, in its order, with its class's summary line."""
+    from active_labeling.samplers.registry import STRATEGIES
+    from active_labeling.strategy_list import STRATEGY_SUMMARIES
+
+    assert list(STRATEGY_SUMMARIES) == list(STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        assert STRATEGY_SUMMARIES[name] == (cls.__doc__ or "").strip().splitlines()[0], name
+
+
+def test_help_and_strategies_load_no_heavy_library():
+    """Importing the command and building its parser, and the `strategies` command, load
+    neither scikit-learn, pandas, matplotlib nor FastAPI (they took 2 s before any help)."""
+    heavy = ("sklearn", "matplotlib", "pandas", "scipy", "fastapi", "duckdb")
+    probe = (
+        "import sys\n"
+        "from active_labeling import cli\n"
+        "cli.build_parser()\n"
+        "cli.main(['strategies'])\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "margin" in done.stdout and "auto" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -2,7 +2,11 @@
 
 Errors print as one line and exit with status 1; ``--debug`` shows the traceback instead.
 Every file a command creates is readable by its owner only (the store holds password
-hashes; see ``store.connection.private_files``).
+hashes; see ``private_files``).
+
+Importing this module and building the parser must stay light (``--help`` and
+``strategies`` answer at once): the handlers import what they need, scikit-learn,
+pandas, matplotlib, DuckDB or FastAPI, when they run (``tests/test_cli.py`` checks it).
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from active_labeling import __version__
 from active_labeling.errors import ActiveLabelingError
+
+#: Commands that never go to a running server: they do not use the store, or they are it.
+LOCAL_COMMANDS = frozenset({"init", "serve", "strategies", "experiment"})
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -343,10 +348,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_strategies(args) -> int:
-    from active_labeling.samplers.registry import STRATEGIES
+    from active_labeling.strategy_list import RECIPE_ONLY, STRATEGY_SUMMARIES
 
-    for name, cls in STRATEGIES.items():
-        summary = (cls.__doc__ or "").strip().splitlines()[0]
+    for name, summary in {**STRATEGY_SUMMARIES, **RECIPE_ONLY}.items():
         print(f"{name:<18}{summary}")
     return 0
 
@@ -359,6 +363,8 @@ def _split(text: str) -> list[str]:
 
 
 def _bar(description: str):
+    from tqdm import tqdm
+
     return tqdm(desc=description, unit="row", unit_scale=True, file=sys.stderr, leave=False)
 
 
@@ -510,11 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _forwarded(argv: list[str], args) -> int | None:
     """Send the command to the server that owns the project's store, if one runs."""
-    from active_labeling.labeling.forwarding import LOCAL_COMMANDS, forward, running_server
-
     project = getattr(args, "project", None)
     if args.command in LOCAL_COMMANDS or not isinstance(project, str):
         return None
+    from active_labeling.labeling.forwarding import forward, running_server
+
     server = running_server(Path(project), notice=lambda text: print(text, file=sys.stderr))
     if server is None:
         return None
@@ -528,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    from active_labeling.store.connection import private_files
+    from active_labeling.private_files import private_files
 
     try:
         forwarded = _forwarded(argv, args)

@@ -35,13 +35,12 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from active_labeling.cli import LOCAL_COMMANDS
 from active_labeling.errors import ActiveLabelingError, StoreLockedError
 from active_labeling.labeling.auth import AuthError, ForbiddenError, same_secret
 from active_labeling.labeling.dependencies import json_body
 from active_labeling.store.connection import SERVER_FILE
 
-#: Commands that never go to the server: they do not use the store, or they are the server.
-LOCAL_COMMANDS = {"init", "serve", "strategies", "experiment"}
 #: Arguments that name files or folders: resolved against the caller's working directory.
 PATH_ARGUMENTS = ("project", "file", "output", "out", "config", "directory")
 #: Commands that write label events: run under the labeling service's lock.
