@@ -376,3 +376,64 @@ def test_help_and_strategies_load_no_heavy_library():
     )
     assert "margin" in done.stdout and "auto" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_forwarded_command_prints_in_the_callers_terminal_while_it_runs(
+    small_project, monkeypatch
+):
+    """What a command prints on the server (its progress bars) reaches the caller as it is
+    printed, not once the command has ended (nor in the server's own terminal)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from active_labeling.labeling import forwarding
+    from active_labeling.labeling.app import create_app
+
+    seen, ended = threading.Event(), threading.Event()
+
+    def slow_command(args, stderr):
+        sys.stderr.write("scoring pool:  50%\r")  # as a progress bar does
+        seen.wait(timeout=10)  # the caller saw it, or the test fails below
+        sys.stdout.write("queue written\n")
+        ended.set()
+        return 0
+
+    monkeypatch.setattr(forwarding, "_dispatch", slow_command)
+
+    class Terminal(list):
+        def write(self, text):
+            self.append((text, ended.is_set()))
+            if "50%" in text:
+                seen.set()
+
+        def flush(self):
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(small_project, cli_token="tok", scheduler=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        out, err = Terminal(), Terminal()
+        url = f"http://127.0.0.1:{port}/"
+        code, stdout, stderr = forward_with(["queue", "show", str(small_project)], url, out, err)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert code == 0 and stdout == "queue written\n" and "50%" in stderr
+    assert err == [("scoring pool:  50%\r", False)]  # before the command ended
+    assert out == [("queue written\n", True)]
+
+
+def forward_with(argv, url, out, err):
+    from active_labeling.labeling.forwarding import forward
+
+    return forward(argv, {"url": url, "cli_token": "tok"}, out=out, err=err)

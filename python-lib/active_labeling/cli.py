@@ -524,9 +524,7 @@ def _forwarded(argv: list[str], args) -> int | None:
     server = running_server(Path(project), notice=lambda text: print(text, file=sys.stderr))
     if server is None:
         return None
-    code, out, err = forward(argv, server)
-    sys.stdout.write(out)
-    sys.stderr.write(err)
+    code, _, _ = forward(argv, server, out=sys.stdout, err=sys.stderr)
     return code
 
 
