@@ -193,6 +193,38 @@ def test_admin_sees_stats_events_and_exports(app, users, tmp_path):
     assert export.status_code == 200 and item in export.text
 
 
+def test_undone_labels_count_nowhere_and_a_relabel_counts_its_item_once(app, users):
+    ann = login(app, "ann", users["ann"])
+    a, b, c = (i["item_id"] for i in ann.get("/api/items/next?count=3").json()["items"])
+    for item in (a, b):
+        ann.post(f"/api/items/{item}/label", json={"label": "yes", "session": "s"})
+    ann.post("/api/undo?session=s")  # takes b's label back
+    ann.post(f"/api/items/{a}/label", json={"label": "no", "session": "s"})  # relabel a
+    ann.post(f"/api/items/{c}/skip", json={"session": "s"})
+    ann.post("/api/undo?session=s")  # takes the skip of c back
+    progress = ann.get("/api/progress?session=s").json()
+    assert (progress["mine_session"], progress["mine_total"]) == (1, 1)
+    root = login(app, "root", users["root"])
+    (row,) = [r for r in root.get("/api/admin/stats").json()["labelers"] if r["annotator"] == "ann"]
+    assert (row["labeled"], row["skipped"]) == (1, 0)
+
+
+def test_labels_per_hour_count_the_time_at_work_not_the_last_hour(app, users, monkeypatch):
+    """Four labels given at once after 60 s on the first item: 240 an hour of work (the
+    count of the last hour said 4, and 0 an hour later)."""
+    ann = login(app, "ann", users["ann"])
+    items = [i["item_id"] for i in ann.get("/api/items/next?count=4").json()["items"]]
+    for item in items:
+        ann.post(f"/api/items/{item}/label", json={"label": "yes", "lead_time_ms": 60_000})
+    rate = ann.get("/api/progress").json()["labels_per_hour"]
+    assert 200 < rate <= 240  # 4 labels in 60 s and the few seconds between the posts
+    later = service_module._now() + timedelta(hours=2)
+    monkeypatch.setattr(service_module, "_now", lambda: later)
+    assert ann.get("/api/progress").json()["labels_per_hour"] == rate
+    bob = login(app, "bob", users["bob"])
+    assert bob.get("/api/progress").json()["labels_per_hour"] is None  # nothing measured yet
+
+
 def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users, monkeypatch):
     first = create_app(project.root, lease_minutes=10)
     ann = login(first, "ann", users["ann"])

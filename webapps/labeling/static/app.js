@@ -9,7 +9,10 @@
   const RETRY_MS = 15_000; // when no item is free right now
   const RECENT_SHOWN = 8;
   const HINT_STORAGE = "active-labeling.show-hint";
-  const EXHAUSTED_TEXT = "The ranked queue is done: items now come in dataset order.";
+  const BANNERS = {
+    exhausted: "The ranked queue is done: items now come in dataset order.",
+    none: "No ranked queue yet: items come in dataset order until the query sampler ranks them.",
+  };
   // The class keys: 1..9 then letters, leaving out the letters that are commands.
   const KEY_POOL = "123456789abcdefgijklmnopqrtuvwxy".split("");
 
@@ -478,7 +481,7 @@
       return;
     }
     const items = Array.isArray(data.items) ? data.items : [];
-    setBanner(Boolean(data.queue_exhausted));
+    setBanner(data);
     const held = new Set(state.buffer.map((i) => i.item_id));
     if (state.current) held.add(state.current.item.item_id);
     for (const item of items) {
@@ -501,10 +504,13 @@
     }
   }
 
-  function setBanner(exhausted) {
+  // Whether items come in dataset order, and why: the queue is done, or there never was one.
+  function setBanner(answer) {
     const banner = $("banner");
-    banner.hidden = !exhausted;
-    if (exhausted && banner.textContent !== EXHAUSTED_TEXT) banner.textContent = EXHAUSTED_TEXT;
+    const which = answer.has_queue === false ? "none" : answer.queue_exhausted === true ? "exhausted" : "";
+    banner.hidden = !which;
+    banner.dataset.kind = which;
+    if (which && banner.textContent !== BANNERS[which]) banner.textContent = BANNERS[which];
   }
 
   // ---------------------------------------------------------------- heartbeats
@@ -660,7 +666,7 @@
     $("p-total").textContent = formatCount(p.total_labeled);
     $("p-left").textContent = formatCount(p.left_in_queue);
     $("p-rate").textContent = formatCount(p.labels_per_hour, 1);
-    if (typeof p.queue_exhausted === "boolean") setBanner(p.queue_exhausted);
+    if (typeof p.queue_exhausted === "boolean") setBanner(p);
   }
 
   async function refreshRecent() {
