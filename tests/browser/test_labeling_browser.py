@@ -134,7 +134,7 @@ def labeling_server(tmp_path):
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 CLASSES = ["yes", "no"]
-EXHAUSTED = "The ranked queue is done: items now come in dataset order."
+NO_QUEUE = "No ranked queue yet: items come in dataset order until the query sampler ranks them."
 SCREENSHOT = Path("/tmp/labeling.png")
 
 
@@ -199,10 +199,11 @@ def test_keyboard_labeling_back_relabel_and_reload(tmp_path, browser, labeling_s
     page.keyboard.press("Enter")
     page.wait_for_url("**/index.html")
 
-    # No queue yet: items come in dataset order, and the page says so.
+    # No queue yet: items come in dataset order, and the page says so (not that a ranked
+    # queue is done: there never was one).
     item = next_item(None)
     assert item == "I0"
-    expect(page.locator("#banner")).to_have_text(EXHAUSTED)
+    expect(page.locator("#banner")).to_have_text(NO_QUEUE)
 
     # The HTML in the data is text on the page, and nothing of it runs.
     expect(card.locator("td", has_text=PAYLOAD)).to_have_count(1)
@@ -383,6 +384,28 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
     expect(page.locator("#labelers-empty")).to_be_visible()  # nobody labeled yet
     expect(page.locator(".export-link").first).to_be_hidden()  # reviewers do not export
     assert problems == []
+    context.close()
+
+
+def test_a_labeler_opening_the_admin_pages_is_sent_back_to_labeling(
+    tmp_path, browser, labeling_server
+):
+    project, password = make_labeling_project(tmp_path / "p")
+    server = labeling_server(project.root)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(server.url + "/")
+    page.wait_for_url(LOGIN_URL)
+    page.locator("#username").fill("ann")
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/index.html")
+    expect(page.locator("#admin-link")).to_be_hidden()
+    for staff_page in ("admin.html", "dashboard.html"):
+        page.goto(f"{server.url}/static/{staff_page}")
+        page.wait_for_url("**/static/index.html")
+        expect(page.locator("#item")).to_have_attribute("data-item-id", re.compile(r".+"))
     context.close()
 
 
