@@ -437,3 +437,109 @@ def forward_with(argv, url, out, err):
     from active_labeling.labeling.forwarding import forward
 
     return forward(argv, {"url": url, "cli_token": "tok"}, out=out, err=err)
+
+
+def _options(parser, prefix=()):
+    """(command path, option action) of every option of every command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*prefix, name))
+        elif action.option_strings and action.help is not argparse.SUPPRESS:
+            yield prefix, action
+
+
+def test_every_option_with_a_default_says_it_in_its_help():
+    """`serve --host` and `--port` had no help at all: every option is explained, and one
+    whose default is a value (not off, not unset) shows it."""
+    silent = [
+        f"{' '.join(path)} {action.option_strings[-1]}"
+        for path, action in _options(build_parser())
+        if action.dest not in ("help", "version")
+        and (
+            not action.help
+            or (
+                action.default not in (None, False, [], argparse.SUPPRESS)
+                and str(action.default) not in action.help % {"default": action.default}
+            )
+        )
+    ]
+    assert silent == []
+
+
+def test_users_and_tokens_are_managed_from_the_command_line(tmp_path, capsys):
+    """user add / list / set-password / set-role / remove and token create / list / revoke:
+    a new password ends the browser sessions and leaves the tokens; revoking or removing
+    takes the access away at once."""
+    from active_labeling.flow.project import Project
+    from active_labeling.labeling.auth import (
+        AuthError,
+        check_password,
+        open_session,
+        session_user,
+        token_id,
+        token_user,
+    )
+
+    root = str(tmp_path / "p")
+    assert main(["init", root]) == 0
+    assert main(["user", "add", root, "ann"]) == 0
+    password = capsys.readouterr().out.splitlines()[-1]
+    assert main(["user", "add", root, "ann", "--role", "admin"]) == 1
+    assert "exists already" in capsys.readouterr().err  # no silent reset, no role change
+    assert main(["token", "create", root, "ann"]) == 0
+    token = capsys.readouterr().out.splitlines()[-1]
+    with Project.open(root).connect() as con:
+        session, _ = open_session(con, check_password(con, "ann", password))
+    assert main(["user", "list", root]) == 0
+    assert "ann\tlabeler\t" in (out := capsys.readouterr().out)
+    assert "1 browser session(s)\t1 API token(s)" in out
+    assert main(["token", "list", root]) == 0
+    assert capsys.readouterr().out.startswith(f"{token_id(token)}\tann\tcreated ")
+
+    assert main(["user", "set-password", root, "ann"]) == 0
+    new_password = capsys.readouterr().out.splitlines()[-1]
+    with Project.open(root).connect(read_only=True) as con:
+        assert session_user(con, session) is None  # logged out everywhere
+        assert token_user(con, token).name == "ann"  # the token stays
+        with pytest.raises(AuthError):
+            check_password(con, "ann", password)
+        assert check_password(con, "ann", new_password).role == "labeler"  # role kept
+
+    assert main(["token", "revoke", root, token_id(token)]) == 0
+    assert "1 API token(s) revoked" in capsys.readouterr().out
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, token) is None
+    assert main(["token", "revoke", root, token_id(token)]) == 1  # gone: said, not silent
+    assert "no API token" in capsys.readouterr().err
+
+    assert main(["token", "create", root, "ann"]) == 0
+    second = capsys.readouterr().out.splitlines()[-1]
+    assert main(["user", "set-role", root, "ann", "reviewer"]) == 0
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, second).role == "reviewer"
+    assert main(["user", "remove", root, "ann"]) == 0
+    assert "1 API token(s) revoked" in capsys.readouterr().out
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, second) is None
+    assert main(["user", "list", root]) == 0
+    assert "no user yet" in capsys.readouterr().out
+    assert main(["user", "remove", root, "ann"]) == 1
+    assert "error: no user 'ann' (users: none yet)" in capsys.readouterr().err
+
+
+def test_labels_for_a_dataset_imported_without_ids_say_what_its_ids_are(tmp_path, capsys):
+    root = str(tmp_path / "p")
+    pool = write_pool_csv(tmp_path / "pool.csv", 20)
+    labels = write_labels_csv(tmp_path / "labels.csv", ["I3", "I4"], ["yes", "no"])
+    assert main(["init", root, "--classes", "yes,no"]) == 0  # no --id-column
+    assert main(["dataset", "import", root, "pool", str(pool)]) == 0
+    capsys.readouterr()
+    assert main(["labels", "import", root, str(labels)]) == 1
+    err = capsys.readouterr().err
+    assert "row 1: id 'I3' is not an item of dataset 'pool'" in err
+    assert "row positions 1, 2, ..." in err and "--replace --id-column" in err
+    assert (
+        main(["dataset", "import", root, "pool", str(pool), "--replace", "--id-column", "id"]) == 0
+    )
+    assert main(["labels", "import", root, str(labels)]) == 0
