@@ -543,3 +543,28 @@ def test_labels_for_a_dataset_imported_without_ids_say_what_its_ids_are(tmp_path
         main(["dataset", "import", root, "pool", str(pool), "--replace", "--id-column", "id"]) == 0
     )
     assert main(["labels", "import", root, str(labels)]) == 0
+
+
+def test_the_guide_is_set_and_shown_from_the_command_line(tmp_path, capsys):
+    root = str(tmp_path / "p")
+    assert main(["init", root, "--classes", "spam,ham"]) == 0
+    assert main(["guide", "show", root]) == 0
+    assert "no guide yet" in capsys.readouterr().out
+    task = tmp_path / "task.txt"
+    task.write_text("Is this email spam?\nLook at the sender first.\n", encoding="utf-8")
+    assert (
+        main(["guide", "set", root, "--task-file", str(task), "--class", "spam=unsolicited"]) == 0
+    )
+    assert main(["guide", "set", root, "--class", "ham=wanted mail"]) == 0  # the task stays
+    capsys.readouterr()
+    assert main(["guide", "show", root]) == 0
+    out = capsys.readouterr().out
+    assert "task: Is this email spam?\nLook at the sender first." in out
+    assert "  spam: unsolicited\n  ham: wanted mail\n" in out
+    assert main(["guide", "set", root, "--class", "eggs=?"]) == 1
+    assert "guidance for 'eggs': not one of the project's classes" in capsys.readouterr().err
+    assert main(["guide", "set", root, "--clear", "--task", "Spam or not?"]) == 0
+    capsys.readouterr()
+    assert main(["guide", "show", root]) == 0
+    out = capsys.readouterr().out
+    assert "task: Spam or not?" in out and "  spam: (no guidance)" in out

@@ -362,3 +362,23 @@ def test_a_multi_label_project_takes_lists_of_classes(tmp_path):
             app.state.service.con, project, dataset="pool", model="m", params=TrainModelParams()
         )
     app.state.service.close()
+
+
+def test_only_an_admin_sets_the_guide_and_every_session_gets_it_as_text(app, users):
+    ann, root = login(app, "ann", users["ann"]), login(app, "root", users["root"])
+    body = {"task": "  Is the review positive?\r\nRead it all. <b>  ", "classes": {"yes": "praise"}}
+    assert ann.put("/api/admin/guide", json=body).status_code == 403
+    assert ann.get("/api/session").json()["project"]["guide"]["task"] == ""
+    saved = root.put("/api/admin/guide", json=body)
+    assert saved.status_code == 200, saved.text
+    guide = ann.get("/api/session").json()["project"]["guide"]
+    assert guide["task"] == "Is the review positive?\nRead it all. <b>"  # stored as text
+    assert guide["classes"] == {"yes": "praise"} and guide["updated_by"] == "root"
+    for bad, where in [
+        ({"task": "x", "classes": {"maybe": "?"}}, "not one of the project's classes"),
+        ({"task": "bell \x07"}, "control character"),
+        ({"task": "x" * 4001}, "body.task"),
+    ]:
+        refused = root.put("/api/admin/guide", json=bad)
+        assert refused.status_code == 422 and where in refused.json()["detail"], refused.text
+    assert ann.get("/api/session").json()["project"]["guide"]["task"].startswith("Is the")

@@ -382,6 +382,59 @@ def cmd_token_revoke(args) -> int:
     return 0
 
 
+def cmd_guide_show(args) -> int:
+    from active_labeling.labeling.guide import read_guide
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        guide = read_guide(con)
+    if not guide.task and not guide.classes:
+        print(f"no guide yet: active-labeling guide set {args.project} --task TEXT")
+        return 0
+    print(f"task: {guide.task or '(none)'}")
+    for label in project.settings.classes:
+        print(f"  {label}: {guide.classes.get(label, '(no guidance)')}")
+    print(f"set by {guide.updated_by} at {guide.updated_at}")
+    return 0
+
+
+def cmd_guide_set(args) -> int:
+    from active_labeling.errors import InputError
+    from active_labeling.labeling.guide import read_guide, write_guide
+
+    project = _project(args)
+    if args.task is not None and args.task_file is not None:
+        raise InputError("give --task or --task-file, not both")
+    task = args.task
+    if args.task_file is not None:
+        try:
+            task = Path(args.task_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.task_file}: cannot read the task: {exc}") from None
+    changes = {}
+    for pair in args.guidance:
+        label, sep, text = pair.partition("=")
+        if not sep:
+            raise InputError(f"--class {pair!r}: expected CLASS=TEXT")
+        changes[label.strip()] = text
+    with project.connect() as con:
+        current = read_guide(con) if not args.clear else None
+        guidance = {**(current.classes if current else {}), **changes}
+        guide = write_guide(
+            con,
+            task if task is not None else (current.task if current else ""),
+            guidance,
+            classes=list(project.settings.classes),
+            author="cli",
+        )
+    print(
+        f"guide of {project.settings.name!r}: task of {len(guide.task)} characters, guidance "
+        f"for {len(guide.classes)} of {len(project.settings.classes)} classes; the labeling "
+        "page shows it at its next load"
+    )
+    return 0
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -679,6 +732,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uremove.add_argument("project")
     uremove.add_argument("name")
+
+    guide = commands.add_parser("guide", help="the task and the guidance per class labelers see")
+    guide_commands = guide.add_subparsers(dest="guide_command", required=True)
+    gshow = command(guide_commands, "show", cmd_guide_show, "the task and the class guidance")
+    gshow.add_argument("project")
+    gset = command(
+        guide_commands,
+        "set",
+        cmd_guide_set,
+        "set the task description and the guidance per class (shown as text)",
+    )
+    gset.add_argument("project")
+    gset.add_argument("--task", help="what the labelers label, and how (replaces the task)")
+    gset.add_argument("--task-file", help="the task from a UTF-8 text file")
+    gset.add_argument(
+        "--class",
+        dest="guidance",
+        action="append",
+        default=[],
+        metavar="CLASS=TEXT",
+        help="guidance for one class (repeat for each; an empty TEXT removes it)",
+    )
+    gset.add_argument(
+        "--clear", action="store_true", help="start from an empty guide, not the current one"
+    )
 
     token = commands.add_parser("token", help="API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
