@@ -749,7 +749,7 @@ class LabelingService:
                 "SELECT count(*) FROM current_labels WHERE dataset = ?", [self.dataset]
             ).fetchone()[0]
             generation = self.current_generation()
-            left = self.index.left_in_queue if generation is not None else 0
+            left = self.index.left_in_queue if generation is not None else None
         return {
             "mine_session": mine_session,
             "mine_total": mine_total,
@@ -757,7 +757,7 @@ class LabelingService:
             "left_in_queue": left,
             "labels_per_hour": _labels_per_hour(events, taken),
             "has_queue": generation is not None,
-            "queue_exhausted": generation is not None and left == 0,
+            "queue_exhausted": left == 0,
         }
 
     def stats(self) -> dict:
