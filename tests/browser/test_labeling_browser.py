@@ -368,6 +368,9 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#advice")).to_have_attribute("data-advice", "check")
     expect(page.locator("#advice-reasons li")).to_have_text([PAYLOAD])  # as text
+    # Each reason carries its rule's mark (here the rule says stop: met).
+    expect(page.locator("#advice-reasons li.vote.met")).to_have_count(1)
+    expect(page.locator(".legend")).to_contain_text("✓ the rule says stop")
     expect(page.locator("#advice-votes li")).to_have_text([f"{PAYLOAD} (decides): says stop"])
     expect(page.locator("#advice-explain")).to_contain_text("the deciding rules agree")
     expect(page.locator("#advice-expected")).to_contain_text("In the advice study")
@@ -379,6 +382,7 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
         assert plots.nth(i).evaluate("img => img.naturalWidth") > 0
     expect(page.locator("#plots a.download")).to_have_count(12)
     page.screenshot(path="/tmp/dashboard.png", full_page=True)
+    page.screenshot(path="/tmp/n18-dashboard.png", full_page=True)
     page.get_by_role("link", name="Activity").click()  # the admin page, on common.js too
     page.wait_for_url("**/admin.html")
     expect(page.locator("#labelers-empty")).to_be_visible()  # nobody labeled yet
