@@ -3,14 +3,17 @@
 Log in, label five items, go back and change one label, reload: the progress is kept, the
 store holds one event per action, and a cell holding HTML shows as text, never as markup.
 
-Drives the system Chromium (/usr/bin/chromium, Debian package ``chromium``) through
-Playwright, never a browser Playwright downloads; without either, the module skips. The
+Drives the system Chromium (/usr/bin/chromium, Debian package ``chromium``; another path in
+``ACTIVE_LABELING_CHROMIUM``) through Playwright, never a browser Playwright downloads;
+without either, the module skips, with the reason and the way to install it in the test
+summary (``tests/conftest.py`` repeats it in a line of its own). The
 fixtures live here, not in a conftest.py: under --doctest-modules two conftest modules of
 the same name would clash.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -35,12 +38,14 @@ expect = sync_api.expect
 # A loaded 2-core CI machine can be slow: wait up to 15 s, as for the page itself.
 expect.set_options(timeout=15_000)
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("ACTIVE_LABELING_CHROMIUM", "/usr/bin/chromium"))
 #: The login page, with or without the ``next`` page to return to.
 LOGIN_URL = re.compile(r"/login\.html(\?next=[^&]*)?$")
 if not CHROMIUM.exists():
     pytest.skip(
-        f"no system Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True
+        f"no system Chromium at {CHROMIUM}: the browser tests did not run; install it with "
+        "`apt-get install chromium` (Debian, Ubuntu) or set ACTIVE_LABELING_CHROMIUM",
+        allow_module_level=True,
     )
 CHROMIUM_ARGS = [
     "--headless",
