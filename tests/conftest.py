@@ -54,6 +54,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
     # The summary, unlike the header, is shown under -q too (the README's test command).
     for line in tested_with():
         terminalreporter.write_line(f"tested with {line}")
+    # A missing browser skips a whole module: said loudly, not only in the list of skips.
+    for reason in sorted(set(_skip_reasons(terminalreporter))):
+        if "the browser tests did not run" in reason or "playwright is not installed" in reason:
+            terminalreporter.write_line(f"BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
+
+
+def _skip_reasons(terminalreporter):
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            yield str(longrepr[2]).removeprefix("Skipped: ")
 
 
 @pytest.fixture(scope="session")

@@ -347,3 +347,224 @@ def test_a_command_goes_to_the_server_of_serve_json_and_nowhere_else(fake_server
     code, _, err = forward(["queue", "show", "p"], {"url": moved.url, "cli_token": "tok"})
     assert code == 1 and "302" in err
     assert not elsewhere.requests
+
+
+def test_the_strategy_list_is_the_registry():
+    """`strategies` prints a static table (no scikit-learn): it names every strategy of the
+    registry, in its order, with its class's summary line."""
+    from active_labeling.samplers.registry import STRATEGIES
+    from active_labeling.strategy_list import STRATEGY_SUMMARIES
+
+    assert list(STRATEGY_SUMMARIES) == list(STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        assert STRATEGY_SUMMARIES[name] == (cls.__doc__ or "").strip().splitlines()[0], name
+
+
+def test_help_and_strategies_load_no_heavy_library():
+    """Importing the command and building its parser, and the `strategies` command, load
+    neither scikit-learn, pandas, matplotlib nor FastAPI (they took 2 s before any help)."""
+    heavy = ("sklearn", "matplotlib", "pandas", "scipy", "fastapi", "duckdb")
+    probe = (
+        "import sys\n"
+        "from active_labeling import cli\n"
+        "cli.build_parser()\n"
+        "cli.main(['strategies'])\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "margin" in done.stdout and "auto" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_forwarded_command_prints_in_the_callers_terminal_while_it_runs(
+    small_project, monkeypatch
+):
+    """What a command prints on the server (its progress bars) reaches the caller as it is
+    printed, not once the command has ended (nor in the server's own terminal)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from active_labeling.labeling import forwarding
+    from active_labeling.labeling.app import create_app
+
+    seen, ended = threading.Event(), threading.Event()
+
+    def slow_command(args, stderr):
+        sys.stderr.write("scoring pool:  50%\r")  # as a progress bar does
+        seen.wait(timeout=10)  # the caller saw it, or the test fails below
+        sys.stdout.write("queue written\n")
+        ended.set()
+        return 0
+
+    monkeypatch.setattr(forwarding, "_dispatch", slow_command)
+
+    class Terminal(list):
+        def write(self, text):
+            self.append((text, ended.is_set()))
+            if "50%" in text:
+                seen.set()
+
+        def flush(self):
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(small_project, cli_token="tok", scheduler=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        out, err = Terminal(), Terminal()
+        url = f"http://127.0.0.1:{port}/"
+        code, stdout, stderr = forward_with(["queue", "show", str(small_project)], url, out, err)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert code == 0 and stdout == "queue written\n" and "50%" in stderr
+    assert err == [("scoring pool:  50%\r", False)]  # before the command ended
+    assert out == [("queue written\n", True)]
+
+
+def forward_with(argv, url, out, err):
+    from active_labeling.labeling.forwarding import forward
+
+    return forward(argv, {"url": url, "cli_token": "tok"}, out=out, err=err)
+
+
+def _options(parser, prefix=()):
+    """(command path, option action) of every option of every command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*prefix, name))
+        elif action.option_strings and action.help is not argparse.SUPPRESS:
+            yield prefix, action
+
+
+def test_every_option_with_a_default_says_it_in_its_help():
+    """`serve --host` and `--port` had no help at all: every option is explained, and one
+    whose default is a value (not off, not unset) shows it."""
+    silent = [
+        f"{' '.join(path)} {action.option_strings[-1]}"
+        for path, action in _options(build_parser())
+        if action.dest not in ("help", "version")
+        and (
+            not action.help
+            or (
+                action.default not in (None, False, [], argparse.SUPPRESS)
+                and str(action.default) not in action.help % {"default": action.default}
+            )
+        )
+    ]
+    assert silent == []
+
+
+def test_users_and_tokens_are_managed_from_the_command_line(tmp_path, capsys):
+    """user add / list / set-password / set-role / remove and token create / list / revoke:
+    a new password ends the browser sessions and leaves the tokens; revoking or removing
+    takes the access away at once."""
+    from active_labeling.flow.project import Project
+    from active_labeling.labeling.auth import (
+        AuthError,
+        check_password,
+        open_session,
+        session_user,
+        token_id,
+        token_user,
+    )
+
+    root = str(tmp_path / "p")
+    assert main(["init", root]) == 0
+    assert main(["user", "add", root, "ann"]) == 0
+    password = capsys.readouterr().out.splitlines()[-1]
+    assert main(["user", "add", root, "ann", "--role", "admin"]) == 1
+    assert "exists already" in capsys.readouterr().err  # no silent reset, no role change
+    assert main(["token", "create", root, "ann"]) == 0
+    token = capsys.readouterr().out.splitlines()[-1]
+    with Project.open(root).connect() as con:
+        session, _ = open_session(con, check_password(con, "ann", password))
+    assert main(["user", "list", root]) == 0
+    assert "ann\tlabeler\t" in (out := capsys.readouterr().out)
+    assert "1 browser session(s)\t1 API token(s)" in out
+    assert main(["token", "list", root]) == 0
+    assert capsys.readouterr().out.startswith(f"{token_id(token)}\tann\tcreated ")
+
+    assert main(["user", "set-password", root, "ann"]) == 0
+    new_password = capsys.readouterr().out.splitlines()[-1]
+    with Project.open(root).connect(read_only=True) as con:
+        assert session_user(con, session) is None  # logged out everywhere
+        assert token_user(con, token).name == "ann"  # the token stays
+        with pytest.raises(AuthError):
+            check_password(con, "ann", password)
+        assert check_password(con, "ann", new_password).role == "labeler"  # role kept
+
+    assert main(["token", "revoke", root, token_id(token)]) == 0
+    assert "1 API token(s) revoked" in capsys.readouterr().out
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, token) is None
+    assert main(["token", "revoke", root, token_id(token)]) == 1  # gone: said, not silent
+    assert "no API token" in capsys.readouterr().err
+
+    assert main(["token", "create", root, "ann"]) == 0
+    second = capsys.readouterr().out.splitlines()[-1]
+    assert main(["user", "set-role", root, "ann", "reviewer"]) == 0
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, second).role == "reviewer"
+    assert main(["user", "remove", root, "ann"]) == 0
+    assert "1 API token(s) revoked" in capsys.readouterr().out
+    with Project.open(root).connect(read_only=True) as con:
+        assert token_user(con, second) is None
+    assert main(["user", "list", root]) == 0
+    assert "no user yet" in capsys.readouterr().out
+    assert main(["user", "remove", root, "ann"]) == 1
+    assert "error: no user 'ann' (users: none yet)" in capsys.readouterr().err
+
+
+def test_labels_for_a_dataset_imported_without_ids_say_what_its_ids_are(tmp_path, capsys):
+    root = str(tmp_path / "p")
+    pool = write_pool_csv(tmp_path / "pool.csv", 20)
+    labels = write_labels_csv(tmp_path / "labels.csv", ["I3", "I4"], ["yes", "no"])
+    assert main(["init", root, "--classes", "yes,no"]) == 0  # no --id-column
+    assert main(["dataset", "import", root, "pool", str(pool)]) == 0
+    capsys.readouterr()
+    assert main(["labels", "import", root, str(labels)]) == 1
+    err = capsys.readouterr().err
+    assert "row 1: id 'I3' is not an item of dataset 'pool'" in err
+    assert "row positions 1, 2, ..." in err and "--replace --id-column" in err
+    assert (
+        main(["dataset", "import", root, "pool", str(pool), "--replace", "--id-column", "id"]) == 0
+    )
+    assert main(["labels", "import", root, str(labels)]) == 0
+
+
+def test_the_guide_is_set_and_shown_from_the_command_line(tmp_path, capsys):
+    root = str(tmp_path / "p")
+    assert main(["init", root, "--classes", "spam,ham"]) == 0
+    assert main(["guide", "show", root]) == 0
+    assert "no guide yet" in capsys.readouterr().out
+    task = tmp_path / "task.txt"
+    task.write_text("Is this email spam?\nLook at the sender first.\n", encoding="utf-8")
+    assert (
+        main(["guide", "set", root, "--task-file", str(task), "--class", "spam=unsolicited"]) == 0
+    )
+    assert main(["guide", "set", root, "--class", "ham=wanted mail"]) == 0  # the task stays
+    capsys.readouterr()
+    assert main(["guide", "show", root]) == 0
+    out = capsys.readouterr().out
+    assert "task: Is this email spam?\nLook at the sender first." in out
+    assert "  spam: unsolicited\n  ham: wanted mail\n" in out
+    assert main(["guide", "set", root, "--class", "eggs=?"]) == 1
+    assert "guidance for 'eggs': not one of the project's classes" in capsys.readouterr().err
+    assert main(["guide", "set", root, "--clear", "--task", "Spam or not?"]) == 0
+    capsys.readouterr()
+    assert main(["guide", "show", root]) == 0
+    out = capsys.readouterr().out
+    assert "task: Spam or not?" in out and "  spam: (no guidance)" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -124,3 +125,40 @@ def test_unknown_panels_and_formats_are_refused_by_name(app):
     assert answer.status_code == 422 and "'nope'" in answer.json()["detail"]
     answer = rita.get("/api/dashboard/plots/pace.gif")
     assert answer.status_code == 422 and "'gif'" in answer.json()["detail"]
+
+
+def _metric_rows(*rows) -> pd.DataFrame:
+    """History rows (metric, value, n_labels, details) as metric_history returns them."""
+    return pd.DataFrame(
+        [
+            {"metric": m, "value": v, "n_labels": n, "details": d, "model_version": "1"}
+            for m, v, n, d in rows
+        ],
+        columns=["metric", "value", "n_labels", "details", "model_version"],
+    )
+
+
+def _texts(figure) -> str:
+    return " ".join(t.get_text() for axes in figure.axes for t in axes.texts)
+
+
+def test_an_empty_panel_says_why_and_a_single_point_gets_a_labels_axis():
+    from active_labeling.labeling.dashboard import panel_figure
+
+    nothing = panel_figure(PANELS["contradictions"], _metric_rows())
+    assert "no measurement yet" in _texts(nothing) and "monitoring" in _texts(nothing)
+    # Monitored once: accuracy has a point; the contradictions wait for a second version
+    # (a NaN row is no point either).
+    once = _metric_rows(
+        ("cv_accuracy", 0.8, 8, {}),
+        ("contradiction_ratio", float("nan"), 8, {}),
+    )
+    waiting = panel_figure(PANELS["contradictions"], once)
+    assert "not enough data yet" in _texts(waiting) and "two model versions" in _texts(waiting)
+    assert not waiting.axes[0].lines
+    single = panel_figure(PANELS["accuracy"], once)
+    left, right = single.axes[0].get_xlim()
+    assert left == 0 and 8 < right <= 10  # it was 7.6 to 8.4: fractions of a label
+    ticks = [t for t in single.axes[0].get_xticks() if left <= t <= right]
+    assert all(float(t).is_integer() for t in ticks) and len(ticks) >= 3
+    assert _texts(single) == ""

@@ -259,6 +259,28 @@ def test_unseen_categories_at_scoring_are_ignored_not_fatal(tmp_path):
     assert result.generation.n_items == 100  # 120 - 20 labeled: the whole pool, Atlantis too
 
 
+@pytest.mark.parametrize("strategy", ["margin", "kcenter"])
+def test_the_query_progress_counts_every_row_of_the_dataset(tmp_path, strategy):
+    """The recipe's bar has the dataset's rows as its total: the labeled rows, left out of
+    the pool, count as read (the bar stopped at 93% here, at 99% with 1% labeled)."""
+    project = make_project(tmp_path / "p", n=300, n_labels=20)
+    _declare_both(project)
+    run_recipe(project, "train", progress=False)
+    done: list[int] = []
+    with project.connect() as con:
+        query_sampler(
+            con,
+            project,
+            dataset="pool",
+            model="clf",
+            queue="q",
+            params=QuerySamplerParams(strategy=strategy, chunk_size=64),
+            progress=done.append,
+        )
+    assert sum(done) == project.dataset("pool").rows == 300
+    assert len(done) == 5  # one step per chunk read
+
+
 def test_infinite_feature_is_named_by_item_and_column(tmp_path):
     project = make_project(tmp_path / "p", n=120, n_labels=20)
     _declare_both(project)

@@ -267,12 +267,14 @@ def test_a_server_started_before_any_queue_serves_the_first_one_written(tmp_path
     con = project.connect()
     service = LabelingService(project, con, lease_minutes=10)
     first = service.next_items("ann", 1, hint=False)
-    assert first.queue_exhausted and first.items[0]["generation_id"] is None  # dataset order
+    # No queue yet: dataset order, and not "the ranked queue is done" (there never was one).
+    assert not first.has_queue and not first.queue_exhausted
+    assert first.items[0]["generation_id"] is None
     run_recipe(Project.open(project.root), "train", progress=False, connection=con)
     run_recipe(Project.open(project.root), "query", progress=False, connection=con)
     service.refresh()
     handout = service.next_items("bob", 1, hint=False)
-    assert not handout.queue_exhausted and handout.items[0]["rank"] == 1
+    assert handout.has_queue and not handout.queue_exhausted and handout.items[0]["rank"] == 1
     assert service.queue == "queue"
     service.close()
 

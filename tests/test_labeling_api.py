@@ -193,6 +193,38 @@ def test_admin_sees_stats_events_and_exports(app, users, tmp_path):
     assert export.status_code == 200 and item in export.text
 
 
+def test_undone_labels_count_nowhere_and_a_relabel_counts_its_item_once(app, users):
+    ann = login(app, "ann", users["ann"])
+    a, b, c = (i["item_id"] for i in ann.get("/api/items/next?count=3").json()["items"])
+    for item in (a, b):
+        ann.post(f"/api/items/{item}/label", json={"label": "yes", "session": "s"})
+    ann.post("/api/undo?session=s")  # takes b's label back
+    ann.post(f"/api/items/{a}/label", json={"label": "no", "session": "s"})  # relabel a
+    ann.post(f"/api/items/{c}/skip", json={"session": "s"})
+    ann.post("/api/undo?session=s")  # takes the skip of c back
+    progress = ann.get("/api/progress?session=s").json()
+    assert (progress["mine_session"], progress["mine_total"]) == (1, 1)
+    root = login(app, "root", users["root"])
+    (row,) = [r for r in root.get("/api/admin/stats").json()["labelers"] if r["annotator"] == "ann"]
+    assert (row["labeled"], row["skipped"]) == (1, 0)
+
+
+def test_labels_per_hour_count_the_time_at_work_not_the_last_hour(app, users, monkeypatch):
+    """Four labels given at once after 60 s on the first item: 240 an hour of work (the
+    count of the last hour said 4, and 0 an hour later)."""
+    ann = login(app, "ann", users["ann"])
+    items = [i["item_id"] for i in ann.get("/api/items/next?count=4").json()["items"]]
+    for item in items:
+        ann.post(f"/api/items/{item}/label", json={"label": "yes", "lead_time_ms": 60_000})
+    rate = ann.get("/api/progress").json()["labels_per_hour"]
+    assert 200 < rate <= 240  # 4 labels in 60 s and the few seconds between the posts
+    later = service_module._now() + timedelta(hours=2)
+    monkeypatch.setattr(service_module, "_now", lambda: later)
+    assert ann.get("/api/progress").json()["labels_per_hour"] == rate
+    bob = login(app, "bob", users["bob"])
+    assert bob.get("/api/progress").json()["labels_per_hour"] is None  # nothing measured yet
+
+
 def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users, monkeypatch):
     first = create_app(project.root, lease_minutes=10)
     ann = login(first, "ann", users["ann"])
@@ -330,3 +362,23 @@ def test_a_multi_label_project_takes_lists_of_classes(tmp_path):
             app.state.service.con, project, dataset="pool", model="m", params=TrainModelParams()
         )
     app.state.service.close()
+
+
+def test_only_an_admin_sets_the_guide_and_every_session_gets_it_as_text(app, users):
+    ann, root = login(app, "ann", users["ann"]), login(app, "root", users["root"])
+    body = {"task": "  Is the review positive?\r\nRead it all. <b>  ", "classes": {"yes": "praise"}}
+    assert ann.put("/api/admin/guide", json=body).status_code == 403
+    assert ann.get("/api/session").json()["project"]["guide"]["task"] == ""
+    saved = root.put("/api/admin/guide", json=body)
+    assert saved.status_code == 200, saved.text
+    guide = ann.get("/api/session").json()["project"]["guide"]
+    assert guide["task"] == "Is the review positive?\nRead it all. <b>"  # stored as text
+    assert guide["classes"] == {"yes": "praise"} and guide["updated_by"] == "root"
+    for bad, where in [
+        ({"task": "x", "classes": {"maybe": "?"}}, "not one of the project's classes"),
+        ({"task": "bell \x07"}, "control character"),
+        ({"task": "x" * 4001}, "body.task"),
+    ]:
+        refused = root.put("/api/admin/guide", json=bad)
+        assert refused.status_code == 422 and where in refused.json()["detail"], refused.text
+    assert ann.get("/api/session").json()["project"]["guide"]["task"].startswith("Is the")

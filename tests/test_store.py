@@ -324,6 +324,30 @@ def test_label_import_and_export(con, tmp_path):
     assert out[["item_id", "label"]].values.tolist() == [["I3", "yes"], ["I4", "no"]]
 
 
+def test_exports_keep_the_labelers_comments(con, tmp_path):
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 20), id_column="id")
+    labels.append_events(
+        con,
+        [
+            labels.LabelEvent("pool", "I1", "skipped", "ann", comment="blurry, ask Bob"),
+            labels.LabelEvent("pool", "I1", "labeled", "bob", label="yes", comment="clear now"),
+            labels.LabelEvent("pool", "I2", "labeled", "ann", label="no"),
+        ],
+    )
+    out = pd.read_csv(labels.export_labels(con, "pool", tmp_path / "labels.csv"))
+    assert list(out.columns) == ["item_id", "label", "annotator", "labeled_at", "comment"]
+    assert out[["item_id", "comment"]].fillna("").values.tolist() == [
+        ["I1", "clear now"],
+        ["I2", ""],
+    ]
+    events = pd.read_parquet(labels.export_events(con, "pool", tmp_path / "events.parquet"))
+    assert events[["status", "comment"]].fillna("").values.tolist() == [
+        ["skipped", "blurry, ask Bob"],
+        ["labeled", "clear now"],
+        ["labeled", ""],
+    ]
+
+
 @pytest.mark.parametrize(
     ("ids", "values", "message"),
     [

@@ -2,7 +2,11 @@
 
 Errors print as one line and exit with status 1; ``--debug`` shows the traceback instead.
 Every file a command creates is readable by its owner only (the store holds password
-hashes; see ``store.connection.private_files``).
+hashes; see ``private_files``).
+
+Importing this module and building the parser must stay light (``--help`` and
+``strategies`` answer at once): the handlers import what they need, scikit-learn,
+pandas, matplotlib, DuckDB or FastAPI, when they run (``tests/test_cli.py`` checks it).
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from active_labeling import __version__
 from active_labeling.errors import ActiveLabelingError
+
+#: Commands that never go to a running server: they do not use the store, or they are it.
+LOCAL_COMMANDS = frozenset({"init", "serve", "strategies", "experiment"})
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -126,6 +131,13 @@ def cmd_labels_import(args) -> int:
 
     project = _project(args)
     dataset = args.dataset or project.default_dataset()
+    entry = project.config.datasets.get(dataset)
+    note = ""
+    if entry is not None and entry.id_column is None:  # the usual surprise: say it
+        note = (
+            " (it was imported without an id column, so its ids are row positions 1, 2, "
+            "...; import it again with --replace --id-column COLUMN to keep your ids)"
+        )
     with project.connect() as con:
         n = labels.import_labels(
             con,
@@ -135,6 +147,7 @@ def cmd_labels_import(args) -> int:
             label_column=args.label_column or project.settings.label_column,
             classes=project.settings.classes or None,
             encoding=args.encoding,
+            ids_note=note,
         )
     print(f"imported {n} labels into dataset {dataset!r}")
     return 0
@@ -145,8 +158,9 @@ def cmd_labels_export(args) -> int:
 
     project = _project(args)
     dataset = args.dataset or project.default_dataset()
+    write = labels.export_events if args.events else labels.export_labels
     with project.connect(read_only=True) as con:
-        path = labels.export_labels(con, dataset, args.file)
+        path = write(con, dataset, args.file)
     print(f"wrote {path}")
     return 0
 
@@ -259,24 +273,165 @@ def cmd_queue_show(args) -> int:
 
 
 def cmd_user_add(args) -> int:
-    from active_labeling.labeling.auth import add_user
+    from active_labeling.errors import InputError
+    from active_labeling.labeling.auth import add_user, user_exists
 
     project = _project(args)
     with project.connect() as con:
+        if user_exists(con, args.name):
+            raise InputError(
+                f"user {args.name!r} exists already: `active-labeling user set-password "
+                f"{args.project} {args.name}` gives it a new password, `user set-role` "
+                "another role"
+            )
         password = add_user(con, args.name, args.role)
     print(f"user {args.name!r} ({args.role}) added; password, shown this once:")
     print(password)
     return 0
 
 
+def cmd_user_list(args) -> int:
+    from active_labeling.labeling.auth import list_users
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        users = list_users(con)
+    if not users:
+        print(f"no user yet: active-labeling user add {args.project} NAME --role admin")
+    for user in users:
+        print(
+            f"{user['name']}\t{user['role']}\tadded {user['created_at']:%Y-%m-%d %H:%M}\t"
+            f"{user['sessions']} browser session(s)\t{user['tokens']} API token(s)"
+        )
+    return 0
+
+
+def cmd_user_set_password(args) -> int:
+    from active_labeling.labeling.auth import set_password
+
+    project = _project(args)
+    with project.connect() as con:
+        password = set_password(con, args.name)
+    print(f"new password of {args.name!r}, shown this once (its browser sessions are ended;")
+    print(f"its API tokens stay: `active-labeling token revoke {args.project} --user NAME`):")
+    print(password)
+    return 0
+
+
+def cmd_user_set_role(args) -> int:
+    from active_labeling.labeling.auth import set_role
+
+    project = _project(args)
+    with project.connect() as con:
+        set_role(con, args.name, args.role)
+    print(f"user {args.name!r} is now {args.role}")
+    return 0
+
+
+def cmd_user_remove(args) -> int:
+    from active_labeling.labeling.auth import remove_user
+
+    project = _project(args)
+    with project.connect() as con:
+        sessions, tokens = remove_user(con, args.name)
+    print(
+        f"user {args.name!r} removed: {sessions} browser session(s) ended, {tokens} API "
+        "token(s) revoked; their label events keep their name"
+    )
+    return 0
+
+
 def cmd_token_create(args) -> int:
-    from active_labeling.labeling.auth import create_token
+    from active_labeling.labeling.auth import create_token, token_id
 
     project = _project(args)
     with project.connect() as con:
         token = create_token(con, args.name)
-    print(f"API token for {args.name!r}, shown this once (send it as 'Authorization: Bearer ...'):")
+    print(
+        f"API token {token_id(token)} for {args.name!r}, shown this once (send it as "
+        "'Authorization: Bearer ...'):"
+    )
     print(token)
+    return 0
+
+
+def cmd_token_list(args) -> int:
+    from active_labeling.labeling.auth import list_tokens
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        tokens = list_tokens(con, args.user)
+    if not tokens:
+        print("no API token")
+    for token in tokens:
+        print(f"{token['id']}\t{token['name']}\tcreated {token['created_at']:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from active_labeling.errors import InputError
+    from active_labeling.labeling.auth import revoke_tokens
+
+    if (args.token is None) == (args.user is None):
+        raise InputError("give a token id (from `token list`) or the token, or --user NAME")
+    project = _project(args)
+    with project.connect() as con:
+        revoked = revoke_tokens(con, token=args.token, name=args.user)
+    whose = f" of {args.user!r}" if args.user else ""
+    print(f"{revoked} API token(s){whose} revoked")
+    return 0
+
+
+def cmd_guide_show(args) -> int:
+    from active_labeling.labeling.guide import read_guide
+
+    project = _project(args)
+    with project.connect(read_only=True) as con:
+        guide = read_guide(con)
+    if not guide.task and not guide.classes:
+        print(f"no guide yet: active-labeling guide set {args.project} --task TEXT")
+        return 0
+    print(f"task: {guide.task or '(none)'}")
+    for label in project.settings.classes:
+        print(f"  {label}: {guide.classes.get(label, '(no guidance)')}")
+    print(f"set by {guide.updated_by} at {guide.updated_at}")
+    return 0
+
+
+def cmd_guide_set(args) -> int:
+    from active_labeling.errors import InputError
+    from active_labeling.labeling.guide import read_guide, write_guide
+
+    project = _project(args)
+    if args.task is not None and args.task_file is not None:
+        raise InputError("give --task or --task-file, not both")
+    task = args.task
+    if args.task_file is not None:
+        try:
+            task = Path(args.task_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.task_file}: cannot read the task: {exc}") from None
+    changes = {}
+    for pair in args.guidance:
+        label, sep, text = pair.partition("=")
+        if not sep:
+            raise InputError(f"--class {pair!r}: expected CLASS=TEXT")
+        changes[label.strip()] = text
+    with project.connect() as con:
+        current = read_guide(con) if not args.clear else None
+        guidance = {**(current.classes if current else {}), **changes}
+        guide = write_guide(
+            con,
+            task if task is not None else (current.task if current else ""),
+            guidance,
+            classes=list(project.settings.classes),
+            author="cli",
+        )
+    print(
+        f"guide of {project.settings.name!r}: task of {len(guide.task)} characters, guidance "
+        f"for {len(guide.classes)} of {len(project.settings.classes)} classes; the labeling "
+        "page shows it at its next load"
+    )
     return 0
 
 
@@ -343,10 +498,9 @@ def cmd_serve(args) -> int:
 
 
 def cmd_strategies(args) -> int:
-    from active_labeling.samplers.registry import STRATEGIES
+    from active_labeling.strategy_list import RECIPE_ONLY, STRATEGY_SUMMARIES
 
-    for name, cls in STRATEGIES.items():
-        summary = (cls.__doc__ or "").strip().splitlines()[0]
+    for name, summary in {**STRATEGY_SUMMARIES, **RECIPE_ONLY}.items():
         print(f"{name:<18}{summary}")
     return 0
 
@@ -359,6 +513,8 @@ def _split(text: str) -> list[str]:
 
 
 def _bar(description: str):
+    from tqdm import tqdm
+
     return tqdm(desc=description, unit="row", unit_scale=True, file=sys.stderr, leave=False)
 
 
@@ -395,7 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("name", help="dataset name")
     imp.add_argument("file", help="a .csv/.tsv or .parquet file (a glob with --in-place)")
     imp.add_argument("--id-column", help="column of unique ids (default: row positions)")
-    imp.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
+    imp.add_argument(
+        "--encoding", default="utf-8", help="text encoding of a CSV file (default: %(default)s)"
+    )
     imp.add_argument(
         "--in-place", action="store_true", help="read Parquet files where they are, no copy"
     )
@@ -410,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = command(dataset_commands, "show", cmd_dataset_show, "schema, row count and a few rows")
     show.add_argument("project")
     show.add_argument("name")
-    show.add_argument("--rows", type=int, default=5)
+    show.add_argument("--rows", type=int, default=5, help="rows shown (default: %(default)s)")
     exp = command(dataset_commands, "export", cmd_dataset_export, "write to .parquet, .csv or .tsv")
     exp.add_argument("project")
     exp.add_argument("name")
@@ -418,17 +576,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     labels = commands.add_parser("labels", help="import and export labels")
     label_commands = labels.add_subparsers(dest="labels_command", required=True)
-    limp = command(label_commands, "import", cmd_labels_import, "load existing labels (id, label)")
+    limp = command(
+        label_commands,
+        "import",
+        cmd_labels_import,
+        "load existing labels: a file with the dataset's ids and a label per row",
+    )
     limp.add_argument("project")
-    limp.add_argument("file")
+    limp.add_argument("file", help="a .csv/.tsv or .parquet file")
     limp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
-    limp.add_argument("--id-column", help="id column of the file (default: project id or 'id')")
-    limp.add_argument("--label-column", help="label column of the file (default: project's)")
-    limp.add_argument("--encoding", default="utf-8")
-    lexp = command(label_commands, "export", cmd_labels_export, "write the current labels")
+    limp.add_argument(
+        "--id-column",
+        help="the file's id column (default: the project's id column, from init --id-column, "
+        "else 'id')",
+    )
+    limp.add_argument(
+        "--label-column", help="the file's label column (default: the project's, 'label')"
+    )
+    limp.add_argument(
+        "--encoding", default="utf-8", help="text encoding of a CSV file (default: %(default)s)"
+    )
+    lexp = command(
+        label_commands,
+        "export",
+        cmd_labels_export,
+        "write the current labels (item_id, label, annotator, labeled_at, comment)",
+    )
     lexp.add_argument("project")
-    lexp.add_argument("file")
-    lexp.add_argument("--dataset")
+    lexp.add_argument("file", help="a .parquet, .csv or .tsv file")
+    lexp.add_argument(
+        "--events",
+        action="store_true",
+        help="every label event instead: skips, undos and relabels, with their comments",
+    )
+    lexp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
 
     recipe = commands.add_parser("recipe", help="declare recipes in project.toml")
     recipe_commands = recipe.add_subparsers(dest="recipe_command", required=True)
@@ -436,9 +617,27 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("project")
     add.add_argument("type", help="recipe type: train-model, query-sampler")
     add.add_argument("name", help="recipe name")
-    add.add_argument("--input", action="append", default=[], metavar="ROLE=NAME")
-    add.add_argument("--output", action="append", default=[], metavar="ROLE=NAME")
-    add.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    add.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
+        help="an input role bound to a dataset or a model (repeat for each)",
+    )
+    add.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
+        help="an output role bound to a name (repeat for each)",
+    )
+    add.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the recipe (repeat for each; the others keep their defaults)",
+    )
     rlist = command(recipe_commands, "list", cmd_recipe_list, "list the declared recipes")
     rlist.add_argument("project")
 
@@ -459,17 +658,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qshow.add_argument("project")
     qshow.add_argument("--queue", help="the queue to show (default: the project's only one)")
-    qshow.add_argument("--top", type=int, default=10)
+    qshow.add_argument(
+        "--top", type=int, default=10, help="items shown, best first (default: %(default)s)"
+    )
 
     serve = command(commands, "serve", cmd_serve, "run the labeling web app (owns the store)")
     serve.add_argument("project")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for "
+        "every interface, with TLS)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--dataset", help="the dataset to label (default: the queue's)")
     serve.add_argument("--queue", help="the queue to hand out (default: the latest)")
-    serve.add_argument("--lease-minutes", type=float, default=10.0)
-    serve.add_argument("--media-column", help="a column of image paths under the media folder")
-    serve.add_argument("--columns", help="comma-separated columns to show (default: features)")
+    serve.add_argument(
+        "--lease-minutes",
+        type=float,
+        default=10.0,
+        help="how long an item handed out stays with its labeler without a heartbeat, in "
+        "minutes (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--media-column", help="a column of image paths under the project's media/ folder"
+    )
+    serve.add_argument(
+        "--columns",
+        help="comma-separated columns an item card shows, in this order (default: the "
+        "feature columns, else every column)",
+    )
     serve.add_argument(
         "--no-scenarios", action="store_true", help="do not run the project's scenarios"
     )
@@ -477,26 +695,85 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario-poll-seconds",
         type=float,
         default=10.0,
-        help="how often the scenarios' triggers are looked at (default 10)",
+        help="seconds between two looks at the scenarios' triggers (default: %(default)s)",
     )
-    serve.add_argument("--tls-certfile")
-    serve.add_argument("--tls-keyfile")
+    serve.add_argument("--tls-certfile", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-keyfile", help="and this private key (PEM)")
     serve.add_argument(
         "--behind-proxy", action="store_true", help="a TLS proxy stands in front of the app"
     )
 
+    roles = ["labeler", "reviewer", "admin"]
     user = commands.add_parser("user", help="users of the labeling app")
     user_commands = user.add_subparsers(dest="user_command", required=True)
     uadd = command(user_commands, "add", cmd_user_add, "add a user; prints its password once")
     uadd.add_argument("project")
     uadd.add_argument("name")
-    uadd.add_argument("--role", choices=["labeler", "reviewer", "admin"], default="labeler")
+    uadd.add_argument("--role", choices=roles, default="labeler", help="(default: labeler)")
+    ulist = command(user_commands, "list", cmd_user_list, "the users, their roles and access")
+    ulist.add_argument("project")
+    upass = command(
+        user_commands,
+        "set-password",
+        cmd_user_set_password,
+        "a new password for a user, printed once; ends its browser sessions",
+    )
+    upass.add_argument("project")
+    upass.add_argument("name")
+    urole = command(user_commands, "set-role", cmd_user_set_role, "change a user's role")
+    urole.add_argument("project")
+    urole.add_argument("name")
+    urole.add_argument("role", choices=roles)
+    uremove = command(
+        user_commands,
+        "remove",
+        cmd_user_remove,
+        "remove a user: ends its sessions, revokes its tokens; its labels stay",
+    )
+    uremove.add_argument("project")
+    uremove.add_argument("name")
+
+    guide = commands.add_parser("guide", help="the task and the guidance per class labelers see")
+    guide_commands = guide.add_subparsers(dest="guide_command", required=True)
+    gshow = command(guide_commands, "show", cmd_guide_show, "the task and the class guidance")
+    gshow.add_argument("project")
+    gset = command(
+        guide_commands,
+        "set",
+        cmd_guide_set,
+        "set the task description and the guidance per class (shown as text)",
+    )
+    gset.add_argument("project")
+    gset.add_argument("--task", help="what the labelers label, and how (replaces the task)")
+    gset.add_argument("--task-file", help="the task from a UTF-8 text file")
+    gset.add_argument(
+        "--class",
+        dest="guidance",
+        action="append",
+        default=[],
+        metavar="CLASS=TEXT",
+        help="guidance for one class (repeat for each; an empty TEXT removes it)",
+    )
+    gset.add_argument(
+        "--clear", action="store_true", help="start from an empty guide, not the current one"
+    )
 
     token = commands.add_parser("token", help="API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     tcreate = command(token_commands, "create", cmd_token_create, "a new API token for a user")
     tcreate.add_argument("project")
     tcreate.add_argument("name")
+    tlist = command(token_commands, "list", cmd_token_list, "the API tokens: id, user, date")
+    tlist.add_argument("project")
+    tlist.add_argument("--user", help="only this user's tokens")
+    trevoke = command(
+        token_commands, "revoke", cmd_token_revoke, "revoke a token, or every token of a user"
+    )
+    trevoke.add_argument("project")
+    trevoke.add_argument(
+        "token", nargs="?", help="the token's id (from `token list`) or the token itself"
+    )
+    trevoke.add_argument("--user", help="revoke every token of this user instead")
 
     command(commands, "strategies", cmd_strategies, "list the query strategies")
     from active_labeling.experiment.commands import register as register_experiment
@@ -510,17 +787,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _forwarded(argv: list[str], args) -> int | None:
     """Send the command to the server that owns the project's store, if one runs."""
-    from active_labeling.labeling.forwarding import LOCAL_COMMANDS, forward, running_server
-
     project = getattr(args, "project", None)
     if args.command in LOCAL_COMMANDS or not isinstance(project, str):
         return None
+    from active_labeling.labeling.forwarding import forward, running_server
+
     server = running_server(Path(project), notice=lambda text: print(text, file=sys.stderr))
     if server is None:
         return None
-    code, out, err = forward(argv, server)
-    sys.stdout.write(out)
-    sys.stderr.write(err)
+    code, _, _ = forward(argv, server, out=sys.stdout, err=sys.stderr)
     return code
 
 
@@ -528,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    from active_labeling.store.connection import private_files
+    from active_labeling.private_files import private_files
 
     try:
         forwarded = _forwarded(argv, args)

@@ -3,14 +3,17 @@
 Log in, label five items, go back and change one label, reload: the progress is kept, the
 store holds one event per action, and a cell holding HTML shows as text, never as markup.
 
-Drives the system Chromium (/usr/bin/chromium, Debian package ``chromium``) through
-Playwright, never a browser Playwright downloads; without either, the module skips. The
+Drives the system Chromium (/usr/bin/chromium, Debian package ``chromium``; another path in
+``ACTIVE_LABELING_CHROMIUM``) through Playwright, never a browser Playwright downloads;
+without either, the module skips, with the reason and the way to install it in the test
+summary (``tests/conftest.py`` repeats it in a line of its own). The
 fixtures live here, not in a conftest.py: under --doctest-modules two conftest modules of
 the same name would clash.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -35,12 +38,14 @@ expect = sync_api.expect
 # A loaded 2-core CI machine can be slow: wait up to 15 s, as for the page itself.
 expect.set_options(timeout=15_000)
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("ACTIVE_LABELING_CHROMIUM", "/usr/bin/chromium"))
 #: The login page, with or without the ``next`` page to return to.
 LOGIN_URL = re.compile(r"/login\.html(\?next=[^&]*)?$")
 if not CHROMIUM.exists():
     pytest.skip(
-        f"no system Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True
+        f"no system Chromium at {CHROMIUM}: the browser tests did not run; install it with "
+        "`apt-get install chromium` (Debian, Ubuntu) or set ACTIVE_LABELING_CHROMIUM",
+        allow_module_level=True,
     )
 CHROMIUM_ARGS = [
     "--headless",
@@ -134,7 +139,7 @@ def labeling_server(tmp_path):
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 CLASSES = ["yes", "no"]
-EXHAUSTED = "The ranked queue is done: items now come in dataset order."
+NO_QUEUE = "No ranked queue yet: items come in dataset order until the query sampler ranks them."
 SCREENSHOT = Path("/tmp/labeling.png")
 
 
@@ -199,13 +204,14 @@ def test_keyboard_labeling_back_relabel_and_reload(tmp_path, browser, labeling_s
     page.keyboard.press("Enter")
     page.wait_for_url("**/index.html")
 
-    # No queue yet: items come in dataset order, and the page says so.
+    # No queue yet: items come in dataset order, and the page says so (not that a ranked
+    # queue is done: there never was one).
     item = next_item(None)
     assert item == "I0"
-    expect(page.locator("#banner")).to_have_text(EXHAUSTED)
+    expect(page.locator("#banner")).to_have_text(NO_QUEUE)
 
     # The HTML in the data is text on the page, and nothing of it runs.
-    expect(card.locator("td", has_text=PAYLOAD)).to_have_count(1)
+    expect(card.locator("dd", has_text=PAYLOAD)).to_have_count(1)
     assert page.locator('img[src="x"]').count() == 0
     assert card.locator("img").count() == 0
 
@@ -367,6 +373,9 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#advice")).to_have_attribute("data-advice", "check")
     expect(page.locator("#advice-reasons li")).to_have_text([PAYLOAD])  # as text
+    # Each reason carries its rule's mark (here the rule says stop: met).
+    expect(page.locator("#advice-reasons li.vote.met")).to_have_count(1)
+    expect(page.locator(".legend")).to_contain_text("✓ the rule says stop")
     expect(page.locator("#advice-votes li")).to_have_text([f"{PAYLOAD} (decides): says stop"])
     expect(page.locator("#advice-explain")).to_contain_text("the deciding rules agree")
     expect(page.locator("#advice-expected")).to_contain_text("In the advice study")
@@ -378,10 +387,158 @@ def test_dashboard_shows_the_advice_and_every_plot(tmp_path, browser, labeling_s
         assert plots.nth(i).evaluate("img => img.naturalWidth") > 0
     expect(page.locator("#plots a.download")).to_have_count(12)
     page.screenshot(path="/tmp/dashboard.png", full_page=True)
+    page.screenshot(path="/tmp/n18-dashboard.png", full_page=True)
     page.get_by_role("link", name="Activity").click()  # the admin page, on common.js too
     page.wait_for_url("**/admin.html")
     expect(page.locator("#labelers-empty")).to_be_visible()  # nobody labeled yet
     expect(page.locator(".export-link").first).to_be_hidden()  # reviewers do not export
+    assert problems == []
+    context.close()
+
+
+def test_a_labeler_opening_the_admin_pages_is_sent_back_to_labeling(
+    tmp_path, browser, labeling_server
+):
+    project, password = make_labeling_project(tmp_path / "p")
+    server = labeling_server(project.root)
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(server.url + "/")
+    page.wait_for_url(LOGIN_URL)
+    page.locator("#username").fill("ann")
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/index.html")
+    expect(page.locator("#admin-link")).to_be_hidden()
+    for staff_page in ("admin.html", "dashboard.html"):
+        page.goto(f"{server.url}/static/{staff_page}")
+        page.wait_for_url("**/static/index.html")
+        expect(page.locator("#item")).to_have_attribute("data-item-id", re.compile(r".+"))
+    context.close()
+
+
+WIDE_CLASSES = ["invoice", "receipt", "contract", "spam"]
+LONG_TEXT = "The customer writes about the delivery that arrived late and damaged; " * 8
+
+
+def make_wide_project(root: Path, n_columns: int = 32) -> tuple[Project, dict[str, str]]:
+    """40 items of ``n_columns`` columns, the id included (numbers, categories and four
+    long texts); the passwords of admin 'ada' and labeler 'ann'."""
+    project = Project.init(root, classes=WIDE_CLASSES, id_column="id")
+    n_numbers = n_columns - 9
+    names = [f"feature_{i:02d}" for i in range(n_numbers)]
+    names += ["country", "channel", "segment", "currency"]
+    names += ["subject", "body", "notes", "history"]
+    lines = ["id," + ",".join(names)]
+    for row in range(40):
+        numbers = [f"{(row * 7 + i) % 97 / 3:.2f}" for i in range(n_numbers)]
+        words = ["France", "email", "retail", "EUR"]
+        texts = [f'"{LONG_TEXT}{row}"'] * 4
+        lines.append(",".join([f"W{row}", *numbers, *words, *texts]))
+    csv = root / "wide.csv"
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with project.connect() as con:
+        project.record_dataset(datasets.import_file(con, "wide", csv, id_column="id"))
+        passwords = {"ada": add_user(con, "ada", "admin"), "ann": add_user(con, "ann", "labeler")}
+    return project, passwords
+
+
+def log_in(page, server, name: str, password: str) -> None:
+    page.goto(server.url + "/")
+    page.wait_for_url(LOGIN_URL)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/index.html")
+
+
+def in_viewport(locator, height: int) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def test_a_wide_row_fits_a_laptop_screen_with_the_admins_guide(tmp_path, browser, labeling_server):
+    """32 columns at 1366x768: the classes, skip, back and undo are in the window without
+    scrolling (they sat at y=1651), the fields run in two columns with long texts clamped,
+    and the task and the class guidance an admin set on the admin page show, as text."""
+    project, passwords = make_wide_project(tmp_path / "w")
+    server = labeling_server(project.root)
+    size = {"width": 1366, "height": 768}
+    problems: list[str] = []
+
+    # The admin writes the guide on the admin page.
+    admin = browser.new_context(viewport=size, locale="en-US")
+    page = admin.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    log_in(page, server, "ada", passwords["ada"])
+    page.goto(server.url + "/static/admin.html")
+    expect(page.locator("#guide-editor")).to_be_visible()
+    task = (
+        "Sort each customer document by what it is. Read the subject first; the body "
+        "decides when the subject is vague. " + PAYLOAD + " When unsure, skip and say why "
+        "in the comment. Two documents in one item: label the first one."
+    )
+    page.locator("#guide-task").fill(task)
+    areas = page.locator("#guide-classes textarea")
+    expect(areas).to_have_count(4)
+    areas.nth(0).fill("A request to pay: an amount due and a due date.")
+    areas.nth(3).fill(f"Unsolicited, or not from a customer. {PAYLOAD}")
+    page.locator("#guide-save").click()
+    expect(page.locator("#guide-status")).to_contain_text("Saved")
+    page.screenshot(path="/tmp/n18-admin-guide.png", full_page=True)
+    admin.close()
+
+    context = browser.new_context(viewport=size, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    log_in(page, server, "ann", passwords["ann"])
+    card = page.locator("#item")
+    expect(card).to_have_attribute("data-item-id", re.compile(r"^W\d+$"))
+    first = card.get_attribute("data-item-id")
+    expect(card.locator(".fields.compact .item-field")).to_have_count(32)
+    assert page.evaluate("window.scrollY") == 0
+    buttons = [page.locator(".class-button").nth(i) for i in range(4)]
+    buttons += [page.locator(f"#btn-{name}") for name in ("skip", "back", "undo")]
+    assert all(in_viewport(button, size["height"]) for button in buttons)
+    page.screenshot(path="/tmp/n18-labeling-1366x768.png")
+
+    # The guide, as text: the payload shows, nothing of it runs or becomes markup.
+    expect(page.locator("#task-text")).to_have_text(task)
+    assert page.locator("#task img").count() == 0 and page.locator('img[src="x"]').count() == 0
+    expect(page.locator(".class-button").nth(0)).to_have_attribute(
+        "title", "A request to pay: an amount due and a due date."
+    )
+    page.locator("#class-guide summary").click()
+    expect(page.locator("#class-guide-list dd")).to_have_text(
+        [
+            "A request to pay: an amount due and a due date.",
+            f"Unsolicited, or not from a customer. {PAYLOAD}",
+        ]
+    )
+
+    # A long text: three lines and a control that shows it whole.
+    body = card.locator(".item-field", has_text="body").locator(".value")
+    more = card.locator(".item-field", has_text="body").locator("button.more")
+    expect(more).to_be_visible()
+    clamped = body.evaluate("e => [e.clientHeight, e.scrollHeight]")
+    assert clamped[0] < clamped[1]
+    more.click()
+    expect(more).to_have_attribute("aria-expanded", "true")
+    assert body.evaluate("e => e.clientHeight") >= clamped[1] - 1
+    for name in ("subject", "notes", "history"):
+        card.locator(".item-field", has_text=name).locator("button.more").click()
+    page.mouse.wheel(0, 400)
+    expect(page.locator("#comment")).to_be_visible()
+    assert page.evaluate("window.scrollY") > 0  # the item is taller than the window now
+    assert all(in_viewport(button, size["height"]) for button in buttons)  # still in view
+    page.screenshot(path="/tmp/n18-labeling-1366x768-expanded.png")
+
+    page.keyboard.press("1")  # labeling from the keyboard still works
+    expect(card).not_to_have_attribute("data-item-id", first)
+    expect(page.locator("body")).to_have_attribute("data-pending-writes", "0")
     assert problems == []
     context.close()
 

@@ -143,5 +143,7 @@ def register(commands) -> None:
     report = command("report", cmd_report, "write report/index.html and plots")
     report.add_argument("dir", help="the experiment folder")
     report.add_argument(
-        "--baseline", default="random", help="the strategy others are compared with"
+        "--baseline",
+        default="random",
+        help="the strategy others are compared with (default: %(default)s)",
     )

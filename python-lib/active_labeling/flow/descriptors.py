@@ -96,20 +96,30 @@ def load_descriptor(path: Path, model: type[BaseModel]):
         raise config_error(str(path), exc) from None
 
 
+#: Where a wheel carries the components (copied there by setup.py at build time).
+PACKAGED_PLUGIN = Path(__file__).resolve().parents[1] / "_plugin"
+
+
 def plugin_root() -> Path:
     """The folder holding ``plugin.json`` and the components (``recipes/``...).
 
-    ``ACTIVE_LABELING_PLUGIN_ROOT`` overrides; otherwise the checkout this package lives in.
+    ``ACTIVE_LABELING_PLUGIN_ROOT`` overrides (a plugin folder of one's own); an installed
+    wheel has them in the package (``active_labeling/_plugin``); an editable install or a
+    checkout finds them at the top of the checkout this package lives in.
     """
     override = os.environ.get("ACTIVE_LABELING_PLUGIN_ROOT")
     if override:
         return Path(override)
+    if (PACKAGED_PLUGIN / "plugin.json").is_file():
+        return PACKAGED_PLUGIN
     for parent in Path(__file__).resolve().parents:
         if (parent / "plugin.json").is_file() and (parent / "recipes").is_dir():
             return parent
     raise InputError(
-        "cannot find the plugin's components (plugin.json and recipes/); set "
-        "ACTIVE_LABELING_PLUGIN_ROOT to the plugin folder"
+        f"cannot find the plugin's components (plugin.json and recipes/) in {PACKAGED_PLUGIN} "
+        "nor in a checkout around it: reinstall the package (pip install active-labeling, "
+        "or pip install -e . in a checkout), or set ACTIVE_LABELING_PLUGIN_ROOT to a plugin "
+        "folder"
     )
 
 

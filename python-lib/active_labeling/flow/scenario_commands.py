@@ -184,7 +184,9 @@ def register(commands) -> None:
     runs = command(scenario_commands, "runs", cmd_runs, "the log of scenario runs, newest first")
     runs.add_argument("project")
     runs.add_argument("--scenario", help="only this scenario's runs")
-    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument(
+        "--limit", type=int, default=20, help="the latest runs shown (default: %(default)s)"
+    )
     runs.add_argument("--steps", action="store_true", help="show each step of each run")
     setup = command(
         scenario_commands,

@@ -65,6 +65,8 @@ DEFAULT_MAX_BODY = 64 * 1024
 MAX_BODY = {
     "/api/login": 16 * 1024,  # a name of 200 characters and a password of 1,024, escaped
     "/api/cli": 1024 * 1024,  # a command line (paths, options): 200 arguments at most
+    # The guide: a task of 4,000 characters and 200 classes of 1,000, escaped.
+    "/api/admin/guide": 1024 * 1024,
 }
 
 _STATUS = [

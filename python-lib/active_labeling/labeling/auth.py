@@ -117,6 +117,112 @@ def add_user(con, name: str, role: str) -> str:
     return password
 
 
+def _require_user(con, name: str) -> str:
+    """The user's role; InputError naming the users when there is no such user."""
+    row = con.execute("SELECT role FROM users WHERE name = ?", [name]).fetchone()
+    if row is None:
+        names = [r[0] for r in con.execute("SELECT name FROM users ORDER BY name").fetchall()]
+        raise InputError(f"no user {name!r} (users: {', '.join(names) or 'none yet'})")
+    return row[0]
+
+
+def user_exists(con, name: str) -> bool:
+    return con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is not None
+
+
+def list_users(con) -> list[dict]:
+    """Every user: name, role, created_at, open browser sessions, API tokens. No secret."""
+    rows = con.execute(
+        "SELECT u.name, u.role, u.created_at, "
+        "(SELECT count(*) FROM web_sessions s WHERE s.name = u.name AND s.expires_at > ?), "
+        "(SELECT count(*) FROM api_tokens t WHERE t.name = u.name) "
+        "FROM users u ORDER BY u.name",
+        [datetime.now(timezone.utc)],
+    ).fetchall()
+    keys = ("name", "role", "created_at", "sessions", "tokens")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def set_password(con, name: str) -> str:
+    """A new generated password for ``name`` (role kept), returned once; ends the user's
+    browser sessions. API tokens stay valid: revoke them with :func:`revoke_tokens`."""
+    return add_user(con, name, _require_user(con, name))
+
+
+def set_role(con, name: str, role: str) -> None:
+    """Change the user's role; it applies at once, to their open sessions and tokens too
+    (the role is read on every request)."""
+    _require_user(con, name)
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    with transaction(con):
+        con.execute("UPDATE users SET role = ? WHERE name = ?", [role, name])
+
+
+def remove_user(con, name: str) -> tuple[int, int]:
+    """Remove the user, their browser sessions and API tokens, in one transaction; returns
+    (sessions ended, tokens revoked). Their label events stay, under their name."""
+    _require_user(con, name)
+    with transaction(con):
+        sessions = con.execute(
+            "DELETE FROM web_sessions WHERE name = ? RETURNING 1", [name]
+        ).fetchall()
+        tokens = con.execute("DELETE FROM api_tokens WHERE name = ? RETURNING 1", [name]).fetchall()
+        con.execute("DELETE FROM users WHERE name = ?", [name])
+    return len(sessions), len(tokens)
+
+
+#: A token is known by the first characters of its stored hash: enough to tell tokens apart,
+#: nothing to log in with.
+TOKEN_ID_LENGTH = 12
+
+
+def token_id(token: str) -> str:
+    """The id ``token list`` shows for a token (a prefix of its SHA-256 hash)."""
+    return _sha256(token)[:TOKEN_ID_LENGTH]
+
+
+def list_tokens(con, name: str | None = None) -> list[dict]:
+    """The API tokens (of ``name``, or of everyone): id, user, created_at. No secret."""
+    if name is not None:
+        _require_user(con, name)
+    rows = con.execute(
+        "SELECT left(token_hash, ?), name, created_at FROM api_tokens "
+        "WHERE ? IS NULL OR name = ? ORDER BY created_at, token_hash",
+        [TOKEN_ID_LENGTH, name, name],
+    ).fetchall()
+    return [dict(zip(("id", "name", "created_at"), row, strict=True)) for row in rows]
+
+
+def revoke_tokens(con, *, token: str | None = None, name: str | None = None) -> int:
+    """Revoke one token (the token itself, or its id from :func:`list_tokens`), or every
+    token of user ``name``; returns how many. At once: tokens are checked on every request."""
+    if (token is None) == (name is None):
+        raise InputError("revoke one token (its id or the token) or every token of a user")
+    if name is not None:
+        _require_user(con, name)
+        where, args = "name = ?", [name]
+    elif token.startswith("al_"):
+        where, args = "token_hash = ?", [_sha256(token)]
+    else:
+        if not re.fullmatch(r"[0-9a-f]{6,64}", token):
+            raise InputError(
+                f"{token!r} is neither a token (al_...) nor a token id from "
+                "`active-labeling token list`"
+            )
+        matches = con.execute(
+            "SELECT count(*) FROM api_tokens WHERE starts_with(token_hash, ?)", [token]
+        ).fetchone()[0]
+        if matches > 1:
+            raise InputError(f"token id {token!r} names {matches} tokens: give more of it")
+        where, args = "starts_with(token_hash, ?)", [token]
+    with transaction(con):
+        revoked = con.execute(f"DELETE FROM api_tokens WHERE {where} RETURNING 1", args).fetchall()
+    if not revoked and name is None:
+        raise InputError(f"no API token {token!r}: `active-labeling token list` shows them")
+    return len(revoked)
+
+
 def create_token(con, name: str) -> str:
     """A new API token for user ``name``, shown once; only its hash is kept."""
     if not con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():

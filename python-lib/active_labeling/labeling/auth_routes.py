@@ -15,6 +15,7 @@ from active_labeling.labeling.auth import (
     open_session,
 )
 from active_labeling.labeling.dependencies import SESSION_COOKIE, current_user, get_service
+from active_labeling.labeling.guide import read_guide
 from active_labeling.labeling.service import LabelingService, class_keys
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -113,5 +114,6 @@ def session(user: User = Depends(current_user), service: LabelingService = Depen
             "multi_label": service.multi_label,
             "keys": class_keys(service.classes),
             "columns": service.columns(),
+            "guide": read_guide(service.cursor()).as_dict(),
         },
     )

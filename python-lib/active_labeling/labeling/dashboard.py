@@ -33,6 +33,7 @@ class Panel:
     ylabel: str
     caption: str
     by: str | None = None  # a details key that splits a metric into one line each
+    needs: str = "more model versions"  # what it waits for, said while it has no point
 
 
 #: The dashboard's panels, in page order.
@@ -43,6 +44,7 @@ PANELS: dict[str, Panel] = {
         "score",
         "On the holdout set when one is bound; otherwise cross-validated on the labels, which "
         "is optimistic: the labels were chosen by the strategy, not drawn at random.",
+        needs="a model version with enough labels of each class to cross-validate",
     ),
     "contradictions": Panel(
         "Contradictions",
@@ -50,6 +52,7 @@ PANELS: dict[str, Panel] = {
         "share of the sample",
         "Share of a fixed sample of the pool whose predicted class changed since the previous "
         "model version. Near zero for several versions: the model has stopped learning.",
+        needs="two model versions: each is compared with the one before",
     ),
     "exploration": Panel(
         "Exploration",
@@ -57,6 +60,7 @@ PANELS: dict[str, Panel] = {
         "mean distance",
         "Mean distance of each new batch to the items labeled before it. Falling to zero: "
         "the strategy keeps asking about the same region.",
+        needs="a batch labeled after the first model version",
     ),
     "agreement": Panel(
         "Agreement",
@@ -65,6 +69,8 @@ PANELS: dict[str, Panel] = {
         "Batch agreement: the model against a 1-nearest-neighbour rule on the new batch. "
         "Batch easiness: the previous model's accuracy on the new batch. Labeler kappa: "
         "agreement between labelers on the items labeled twice.",
+        needs="a batch labeled after a model version (labeler kappa: items labeled twice, "
+        "overlap in project.toml)",
     ),
     "uncertainty": Panel(
         "Uncertainty",
@@ -72,6 +78,7 @@ PANELS: dict[str, Panel] = {
         "value",
         "Variance of the model's uncertainty over recent batches (Ghayoomi 2010) and its mean "
         "confidence on the pool sample (Vlachos 2008): both settle when labeling stops paying.",
+        needs="a few model versions, each with a batch labeled after it",
     ),
     "pace": Panel(
         "Labels per hour",
@@ -79,6 +86,7 @@ PANELS: dict[str, Panel] = {
         "labels per hour",
         "Labels per hour of active work, per labeler (pauses over 5 minutes left out).",
         by="annotator",
+        needs="labels given in the app (imported labels carry no time)",
     ),
 }
 
@@ -233,47 +241,70 @@ def plot(
 
 def draw(panel: Panel, history: pd.DataFrame, fmt: str) -> bytes:
     """The panel's lines over the number of labels, as PNG or SVG bytes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     with _draw_lock:
-        figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        drawn = 0
-        for metric in panel.metrics:
-            rows = history[history["metric"] == metric]
-            if rows.empty:
-                continue
-            groups = [(metric, rows)]
-            if panel.by:
-                keys = rows["details"].map(lambda d: str(d.get(panel.by, "")))
-                groups = [(key, rows[keys == key]) for key in sorted(keys.unique())]
-            for label, part in groups:
-                part = part.sort_values("n_labels")
-                optimistic = metric.startswith("cv_")
-                style = "--" if optimistic else "-"
-                label = f"{label} (optimistic)" if optimistic else label
-                axes.plot(
-                    part["n_labels"], part["value"], style, marker="o", markersize=3, label=label
-                )
-                drawn += 1
-        axes.set_title(panel.title)
-        axes.set_xlabel("labels")
-        axes.set_ylabel(panel.ylabel)
-        axes.grid(alpha=0.3)
-        if drawn:
-            axes.legend(fontsize="small", loc="best")
-        else:
-            axes.text(
-                0.5,
-                0.5,
-                "no measurement yet: run the monitoring recipe",
-                ha="center",
-                va="center",
-                transform=axes.transAxes,
-                color="0.4",
-            )
+        figure = panel_figure(panel, history)
         buffer = io.BytesIO()
         figure.savefig(buffer, format=fmt)
         return buffer.getvalue()
+
+
+def panel_figure(panel: Panel, history: pd.DataFrame):
+    """The panel as a matplotlib Figure (call under ``_draw_lock``).
+
+    Without a measured value it says why in the picture: nothing measured yet, or not
+    enough data yet for this panel's metrics (what they wait for). The labels axis starts
+    at 0 with whole numbers, so a single point sits at its count, not in a band of
+    fractions of a label around it.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    drawn, largest = 0, 0
+    for metric in panel.metrics:
+        rows = history[history["metric"] == metric]
+        values = pd.to_numeric(rows["value"], errors="coerce")
+        rows = rows[values.notna() & (values.abs() < math.inf)]  # NaN: not measured
+        if rows.empty:
+            continue
+        groups = [(metric, rows)]
+        if panel.by:
+            keys = rows["details"].map(lambda d: str(d.get(panel.by, "")))
+            groups = [(key, rows[keys == key]) for key in sorted(keys.unique())]
+        for label, part in groups:
+            part = part.sort_values("n_labels")
+            optimistic = metric.startswith("cv_")
+            style = "--" if optimistic else "-"
+            label = f"{label} (optimistic)" if optimistic else label
+            axes.plot(part["n_labels"], part["value"], style, marker="o", markersize=4, label=label)
+            largest = max(largest, int(part["n_labels"].max()))
+            drawn += 1
+    axes.set_title(panel.title)
+    axes.set_xlabel("labels")
+    axes.set_ylabel(panel.ylabel)
+    axes.grid(alpha=0.3)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn:
+        axes.set_xlim(0, max(1, round(largest * 1.08)))
+        axes.legend(fontsize="small", loc="best")
+    else:
+        axes.set_xticks([])
+        axes.set_yticks([])
+        headline, detail = _empty_text(panel, history)
+        axes.text(0.5, 0.56, headline, ha="center", va="bottom", fontsize=13, color="0.3",
+                  transform=axes.transAxes)  # fmt: skip
+        axes.text(0.5, 0.5, detail, ha="center", va="top", fontsize=10, color="0.4",
+                  transform=axes.transAxes)  # fmt: skip
+    return figure
+
+
+def _empty_text(panel: Panel, history: pd.DataFrame) -> tuple[str, str]:
+    """What an empty panel says: nothing measured at all, or what its metrics wait for."""
+    import textwrap
+
+    if history.empty:
+        return "no measurement yet", "run the monitoring recipe\n(active-labeling scenario setup)"
+    return "not enough data yet", textwrap.fill(f"it needs {panel.needs}", width=60)

@@ -22,7 +22,9 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
+import queue
 import secrets
 import ssl
 import threading
@@ -31,17 +33,18 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from active_labeling.cli import LOCAL_COMMANDS
 from active_labeling.errors import ActiveLabelingError, StoreLockedError
 from active_labeling.labeling.auth import AuthError, ForbiddenError, same_secret
 from active_labeling.labeling.dependencies import json_body
 from active_labeling.store.connection import SERVER_FILE
 
-#: Commands that never go to the server: they do not use the store, or they are the server.
-LOCAL_COMMANDS = {"init", "serve", "strategies", "experiment"}
 #: Arguments that name files or folders: resolved against the caller's working directory.
 PATH_ARGUMENTS = ("project", "file", "output", "out", "config", "directory")
 #: Commands that write label events: run under the labeling service's lock.
@@ -51,6 +54,7 @@ CLI_TOKEN_HEADER = "X-CLI-Token"
 SERVER_LOCK = "serve.lock"
 PROOF_PATH = "/api/cli/proof"
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["cli"])
 _run_lock = threading.Lock()  # one forwarded command at a time (stdout is process-wide)
 
@@ -204,24 +208,65 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(*handlers)
 
 
-def forward(argv: list[str], server: dict, *, timeout: float = 3600.0) -> tuple[int, str, str]:
-    """Send a command line to the server; (exit code, stdout, stderr)."""
+def forward(
+    argv: list[str],
+    server: dict,
+    *,
+    timeout: float = 3600.0,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> tuple[int, str, str]:
+    """Send a command line to the server; (exit code, stdout, stderr).
+
+    With ``out`` and ``err``, what the command prints is also written there as the server
+    sends it, so that its progress bars move in the caller's terminal while it runs.
+    """
     body = json.dumps({"argv": list(argv), "cwd": os.getcwd()}).encode()
     request = urllib.request.Request(
         local_url(server["url"]).rstrip("/") + "/api/cli",
         data=body,
-        headers={"Content-Type": "application/json", CLI_TOKEN_HEADER: server["cli_token"]},
+        headers={
+            "Content-Type": "application/json",
+            "Accept": f"{STREAM_TYPE}, application/json",
+            CLI_TOKEN_HEADER: server["cli_token"],
+        },
         method="POST",
     )
     try:
         with _opener(request.full_url).open(request, timeout=timeout) as response:
+            if response.headers.get_content_type() == STREAM_TYPE:
+                return _read_stream(response, out, err)
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
         return 1, "", f"error: the server refused the command ({exc.code}): {detail}\n"
     except (urllib.error.URLError, OSError) as exc:
         return 1, "", f"error: the server at {server['url']} did not answer: {exc}\n"
+    for text, stream in ((answer["stdout"], out), (answer["stderr"], err)):
+        if stream is not None and text:
+            stream.write(text)
     return int(answer["code"]), answer["stdout"], answer["stderr"]
+
+
+def _read_stream(response, out: TextIO | None, err: TextIO | None) -> tuple[int, str, str]:
+    """The lines of a streamed answer, echoed to ``out``/``err`` as they arrive."""
+    printed: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    streams = {"stdout": out, "stderr": err}
+    for line in response:
+        event = json.loads(line)
+        if "code" in event:
+            return int(event["code"]), "".join(printed["stdout"]), "".join(printed["stderr"])
+        for name, text in event.items():
+            if name not in printed:
+                continue
+            printed[name].append(text)
+            if streams.get(name) is not None:
+                streams[name].write(text)
+                streams[name].flush()
+    ended = "error: the server stopped answering before the command ended\n"
+    if err is not None:
+        err.write(ended)
+    return 1, "".join(printed["stdout"]), "".join(printed["stderr"]) + ended
 
 
 @router.get(PROOF_PATH, include_in_schema=False)
@@ -250,16 +295,39 @@ def cli_caller(request: Request) -> None:
 command_body = json_body(CliCommand, caller=cli_caller)
 
 
+#: The media type of a streamed answer: one JSON object a line, ``{"stdout": text}`` or
+#: ``{"stderr": text}`` as the command prints, then ``{"code": exit status}``.
+STREAM_TYPE = "application/x-ndjson"
+
+
+class _Relay(io.TextIOBase):
+    """A text stream whose writes are sent to the caller as they happen (progress bars)."""
+
+    def __init__(self, name: str, events: queue.Queue):
+        self.name = name
+        self.events = events
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.events.put({self.name: text})
+        return len(text)
+
+
 @router.post("/api/cli", include_in_schema=False)
 def run_command(request: Request, body: CliCommand = Depends(command_body)):
-    """Run an ``active-labeling`` command line in this process, on the server's store."""
+    """Run an ``active-labeling`` command line in this process, on the server's store.
+
+    The answer is ``{code, stdout, stderr}`` once the command ended; a caller that accepts
+    ``application/x-ndjson`` gets what the command prints as it prints it instead (its
+    progress bars move in the caller's terminal), then the exit code.
+    """
     from active_labeling import cli
-    from active_labeling.flow.project import shared_store
 
     parser = cli.build_parser()
     stdout, stderr = io.StringIO(), io.StringIO()
-    service = request.app.state.service
-    store = Path(service.project.store_path).resolve()
     # sys.stdout and sys.stderr are process-wide: they are redirected only under the lock,
     # parsing included (--help and --version print; a bad command line prints its usage).
     with _run_lock:
@@ -269,26 +337,59 @@ def run_command(request: Request, body: CliCommand = Depends(command_body)):
             except SystemExit as exc:  # argparse printed the usage, the help or the version
                 code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
                 return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
-        if args.command in LOCAL_COMMANDS:
-            raise ForbiddenError(f"`{args.command}` does not run through the server")
-        for name in PATH_ARGUMENTS:
-            value = getattr(args, name, None)
-            if isinstance(value, str) and value and not os.path.isabs(value):
-                setattr(args, name, os.path.join(body.cwd, value))
-        writes_labels = args.command in LABEL_WRITERS
-        guard = service.lock if writes_labels else contextlib.nullcontext()
-        with (
-            guard,
-            shared_store(store, service.cursor_for_command),
-            contextlib.redirect_stdout(stdout),
-            contextlib.redirect_stderr(stderr),
-        ):
-            code = _dispatch(args, stderr)
-        service.reload()  # labels or queues may have changed behind the handout's index
-    return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+    if args.command in LOCAL_COMMANDS:
+        raise ForbiddenError(f"`{args.command}` does not run through the server")
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            setattr(args, name, os.path.join(body.cwd, value))
+    service = request.app.state.service
+    if STREAM_TYPE not in request.headers.get("accept", ""):
+        code = _execute(args, service, stdout, stderr)
+        return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            code = _execute(args, service, _Relay("stdout", events), _Relay("stderr", events))
+        except BaseException as exc:  # a bug: logged here, the caller gets one line
+            log.error("forwarded command %s failed", body.argv, exc_info=exc)
+            events.put({"stderr": "error: the server failed on this command; its log says why\n"})
+            code = 1
+        events.put({"code": code})
+
+    threading.Thread(target=work, name="cli-command", daemon=True).start()
+    return StreamingResponse(_stream(events), media_type=STREAM_TYPE)
 
 
-def _dispatch(args, stderr: io.StringIO) -> int:
+def _stream(events: queue.Queue) -> Iterator[bytes]:
+    while True:
+        event = events.get()
+        yield (json.dumps(event) + "\n").encode()
+        if "code" in event:
+            return
+
+
+def _execute(args, service, stdout: io.TextIOBase, stderr: io.TextIOBase) -> int:
+    """Run a parsed command under the lock, its output redirected to ``stdout``/``stderr``."""
+    from active_labeling.flow.project import shared_store
+
+    store = Path(service.project.store_path).resolve()
+    writes_labels = args.command in LABEL_WRITERS
+    guard = service.lock if writes_labels else contextlib.nullcontext()
+    with (
+        _run_lock,
+        guard,
+        shared_store(store, service.cursor_for_command),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        code = _dispatch(args, stderr)
+    service.reload()  # labels or queues may have changed behind the handout's index
+    return code
+
+
+def _dispatch(args, stderr) -> int:
     try:
         return int(args.handler(args) or 0)
     except ActiveLabelingError as exc:

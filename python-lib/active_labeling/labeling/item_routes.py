@@ -64,11 +64,15 @@ def next_items(
     user: User = Depends(current_user),
     service: LabelingService = Depends(get_service),
 ):
-    """The next items to label, leased to the caller (their own leases first)."""
+    """The next items to label, leased to the caller (their own leases first).
+
+    ``queue_exhausted``: the ranked queue has no free item left, the rest come in dataset
+    order; ``has_queue`` false: no queue was written yet, items come in dataset order."""
     handout = service.next_items(user.name, count, hint=hint)
     return {
         "items": handout.items,
         "queue_exhausted": handout.queue_exhausted,
+        "has_queue": handout.has_queue,
         "done": handout.done,
     }
 

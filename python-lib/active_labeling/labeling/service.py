@@ -97,11 +97,31 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _labels_per_hour(events: pd.DataFrame, taken_back: list[int]) -> float | None:
+    """A labeler's labels per hour of active work (``metrics.labels.labels_per_hour``: the
+    gaps between actions up to 5 minutes, the lead time after a pause), over all their
+    actions; labels an undo took back took time but count as no label. None before any
+    time was measured."""
+    from active_labeling.metrics.labels import labels_per_hour
+
+    if events.empty:
+        return None
+    undone = events["event_id"].isin(taken_back) & (events["status"] == "labeled")
+    events = events.assign(status=events["status"].where(~undone, "undone"))
+    rate = float(labels_per_hour(events, by=None)["labels_per_hour"].iloc[0])
+    return rate if math.isfinite(rate) else None
+
+
 @dataclass
 class Handout:
+    """Items leased to a labeler. ``queue_exhausted``: the ranked queue has no free item
+    left, items come in dataset order; ``has_queue`` false: no queue was ever written, items
+    come in dataset order from the start (the page says which)."""
+
     items: list[dict]
     queue_exhausted: bool
     done: bool
+    has_queue: bool = True
 
 
 class LabelingService:
@@ -338,7 +358,7 @@ class LabelingService:
                 gen, version = (generation[0], generation[2]) if generation else (None, None)
                 new += [(i, gen, index.score(i), version) for i in seconds]
                 need -= len(seconds)
-            queue_exhausted = generation is None
+            queue_exhausted = False
             if need > 0 and generation is not None:
                 picks = index.free_in_queue(need, now)
                 new += [(item, generation[0], index.score(item), generation[2]) for item in picks]
@@ -385,7 +405,7 @@ class LabelingService:
                 )
             rows = self._read_items(chosen + [c[0] for c in new], labels=False)
         items = self._assemble(rows, hint=hint, generation=generation)
-        return Handout(items, queue_exhausted, done=not items)
+        return Handout(items, queue_exhausted, done=not items, has_queue=generation is not None)
 
     def heartbeat(self, user: str, item_id: str) -> datetime:
         """Extend the user's lease on an item (while it is on screen).
@@ -707,37 +727,52 @@ class LabelingService:
         ]
 
     def progress(self, user: str, session: str | None = None) -> dict:
+        """The labeling page's counts: the user's items labeled (this session, in all), the
+        dataset's, what is left in the queue, and the user's labels per hour of work.
+
+        Labels an undo took back do not count; a relabel counts its item once.
+        """
         with self.lock:
-            hour_ago = _now() - timedelta(hours=1)
-            mine_session, mine_total, per_hour = self.con.execute(
-                # Items, not events: a relabel does not count twice.
-                "SELECT count(DISTINCT item_id) FILTER (WHERE session = ? AND status = 'labeled'), "
-                "count(DISTINCT item_id) FILTER (WHERE status = 'labeled'), "
-                "count(*) FILTER (WHERE status = 'labeled' AND created_at > ?) "
-                "FROM label_events WHERE dataset = ? AND annotator = ?",
-                [session, hour_ago, self.dataset, user],
+            taken = item_state.taken_back(self.con, self.dataset, user)
+            mine_session, mine_total = self.con.execute(
+                "SELECT count(DISTINCT item_id) FILTER (WHERE session = ?), "
+                "count(DISTINCT item_id) FROM label_events WHERE dataset = ? AND annotator = ? "
+                "AND status = 'labeled' AND NOT list_contains(?::BIGINT[], event_id)",
+                [session, self.dataset, user, taken],
             ).fetchone()
+            events = self.con.execute(
+                "SELECT event_id, annotator, status, created_at, lead_time_ms FROM label_events "
+                "WHERE dataset = ? AND annotator = ? AND coalesce(session, '') NOT LIKE 'import-%'",
+                [self.dataset, user],
+            ).df()
             total = self.con.execute(
                 "SELECT count(*) FROM current_labels WHERE dataset = ?", [self.dataset]
             ).fetchone()[0]
             generation = self.current_generation()
-            left = self.index.left_in_queue if generation is not None else 0
+            left = self.index.left_in_queue if generation is not None else None
         return {
             "mine_session": mine_session,
             "mine_total": mine_total,
             "total_labeled": total,
             "left_in_queue": left,
-            "labels_per_hour": per_hour,
-            "queue_exhausted": generation is None or left == 0,
+            "labels_per_hour": _labels_per_hour(events, taken),
+            "has_queue": generation is not None,
+            "queue_exhausted": left == 0,
         }
 
     def stats(self) -> dict:
+        """Per labeler: the items labeled and skipped (an undone action does not count, a
+        relabel counts its item once) and the time of the last action."""
         with self.lock:
+            taken = item_state.taken_back(self.con, self.dataset)
             rows = self.con.execute(
-                "SELECT annotator, count(*) FILTER (WHERE status = 'labeled'), "
-                "count(*) FILTER (WHERE status = 'skipped'), max(created_at) "
-                "FROM label_events WHERE dataset = ? GROUP BY annotator ORDER BY annotator",
-                [self.dataset],
+                "SELECT annotator, "
+                "count(DISTINCT item_id) FILTER (WHERE status = 'labeled' AND NOT taken_back), "
+                "count(DISTINCT item_id) FILTER (WHERE status = 'skipped' AND NOT taken_back), "
+                "max(created_at) FROM (SELECT *, list_contains(?::BIGINT[], event_id) AS "
+                "taken_back FROM label_events WHERE dataset = ?) GROUP BY annotator "
+                "ORDER BY annotator",
+                [taken, self.dataset],
             ).fetchall()
             total = self.con.execute(
                 "SELECT count(*) FROM current_labels WHERE dataset = ?", [self.dataset]

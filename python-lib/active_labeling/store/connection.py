@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from active_labeling.errors import InputError, StoreLockedError
+from active_labeling.private_files import private_files
 from active_labeling.store import item_state
 from active_labeling.store.schema import DDL, SCHEMA_VERSION
 
@@ -45,22 +46,6 @@ def _locked_message(path: Path, exc: Exception) -> str:
         f"the store {path} is in use by {holder}; stop it, or run this command through the "
         "running server (`active-labeling serve` owns the store while it runs)"
     )
-
-
-@contextmanager
-def private_files() -> Iterator[None]:
-    """Files created in this block are readable and writable by their owner only.
-
-    DuckDB creates the store and, at every write after a checkpoint, its ``.wal`` with the
-    process's umask; this is the one way to have them private from their first byte. The
-    umask is process-wide: other threads' new files are private too meanwhile (never less).
-    """
-    previous = os.umask(0o077)
-    os.umask(previous | 0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def _make_private(path: Path) -> None:

@@ -51,6 +51,36 @@ def labelers(events: Iterable[Event]) -> set[str]:
     return {event[3] for event in stack(events) if event[1] == "labeled"}
 
 
+def taken_back(
+    con: duckdb.DuckDBPyConnection, dataset: str, annotator: str | None = None
+) -> list[int]:
+    """Event ids of the labels and skips that an undo took back (of ``annotator``'s items
+    only, when given): counts of "labeled" must leave them out.
+
+    Only items with an ``undone`` event are replayed, so this costs little when undos are
+    rare, as they are.
+    """
+    mine = "AND item_id IN (SELECT item_id FROM label_events WHERE dataset = ? AND annotator = ?)"
+    rows = con.execute(
+        "SELECT item_id, event_id, status FROM label_events WHERE dataset = ? AND item_id IN "
+        "(SELECT item_id FROM label_events WHERE dataset = ? AND status = 'undone') "
+        f"{mine if annotator is not None else ''} ORDER BY item_id, event_id",
+        [dataset, dataset, *([dataset, annotator] if annotator is not None else [])],
+    ).fetchall()
+    taken: list[int] = []
+    kept: list[int] = []
+    item = None
+    for item_id, event_id, status in rows:
+        if item_id != item:
+            item, kept = item_id, []
+        if status == "undone":
+            if kept:
+                taken.append(kept.pop())
+        else:
+            kept.append(event_id)
+    return taken
+
+
 def write_state(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str, state) -> None:
     con.execute(
         "INSERT OR REPLACE INTO item_state VALUES (?, ?, ?, ?, ?, ?, ?)",

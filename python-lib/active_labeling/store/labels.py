@@ -134,12 +134,14 @@ def import_labels(
     classes: list[str] | None = None,
     annotator: str = "import",
     encoding: str = "utf-8",
+    ids_note: str = "",
 ) -> int:
     """Load existing labels (one id and one label per row) as ``labeled`` events.
 
     Every id must belong to ``dataset`` and appear once; every label must be one of
     ``classes`` when they are given. One transaction: on any error, nothing is written.
-    Returns the number of events appended.
+    Returns the number of events appended. ``ids_note`` ends the error about an id the
+    dataset does not have (what its ids are).
     """
     relation = require_dataset(con, dataset)
     staging = quote_identifier("_staging_labels")
@@ -176,7 +178,7 @@ def import_labels(
         if unknown:
             raise InputError(
                 f"{staged.path} row {unknown[0]}: id {unknown[1]!r} is not an item of dataset "
-                f"{dataset!r}"
+                f"{dataset!r}{ids_note}"
             )
         if classes:
             outside = con.execute(
@@ -216,10 +218,30 @@ def labeled_item_ids(con: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
 
 
 def export_labels(con: duckdb.DuckDBPyConnection, dataset: str, path: Path | str) -> Path:
-    """Write the current labels of ``dataset`` (item_id, label, annotator, labeled_at)."""
+    """Write the current labels of ``dataset``: item_id, label, annotator, labeled_at and
+    the comment the labeler left with that label (empty when none)."""
     escaped = dataset.replace("'", "''")
     query = (
-        "SELECT item_id, label, annotator, created_at AS labeled_at FROM current_labels "
-        f"WHERE dataset = '{escaped}' ORDER BY event_id"
+        "SELECT c.item_id, c.label, c.annotator, c.created_at AS labeled_at, e.comment "
+        "FROM current_labels c JOIN label_events e ON e.event_id = c.event_id "
+        f"WHERE c.dataset = '{escaped}' ORDER BY c.event_id"
+    )
+    return copy_query_to_file(con, query, Path(path))
+
+
+#: The columns of ``export_events``, in order.
+EVENT_EXPORT_COLUMNS = (
+    "event_id, item_id, label, status, annotator, session, comment, created_at, "
+    "lead_time_ms, model_version, queue_score"
+)
+
+
+def export_events(con: duckdb.DuckDBPyConnection, dataset: str, path: Path | str) -> Path:
+    """Write every label event of ``dataset``, oldest first: skips, undos and relabels with
+    their comments, lead times and the model version and score shown."""
+    escaped = dataset.replace("'", "''")
+    query = (
+        f"SELECT {EVENT_EXPORT_COLUMNS} FROM label_events WHERE dataset = '{escaped}' "
+        "ORDER BY event_id"
     )
     return copy_query_to_file(con, query, Path(path))

@@ -6,6 +6,8 @@
   ``label_events`` when missing, so that "is this item labeled?" is a key lookup.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
+- ``store_meta``: key/value pairs, the schema version and the labeling guide
+  (``labeling.guide``: the task and the guidance per class, one JSON value).
 - ``metrics``, ``stopping_advice`` and ``monitoring_samples``: what the monitoring recipe
   appends at each run (``flow.monitoring``); ``scenario_runs``: one row per scenario run
   (``flow.scenarios``), inserted as ``running`` and given its outcome when it ends.

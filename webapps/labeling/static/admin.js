@@ -1,4 +1,5 @@
-// The admin page: who labeled how much, the last events, and the export links.
+// The admin page: who labeled how much, the last events, the export links, and (admins
+// only) the task and guidance the labelers see.
 // Every value from the store is set with textContent.
 "use strict";
 
@@ -49,6 +50,50 @@
     fillTable("events", rows, "events-empty");
   }
 
+  // The guide editor (admins only): the task and one text per class, saved together.
+  function fillGuide(project) {
+    const guide = project.guide || {};
+    const classes = Array.isArray(project.classes) ? project.classes.map(String) : [];
+    const texts = guide.classes && typeof guide.classes === "object" ? guide.classes : {};
+    $("guide-task").value = typeof guide.task === "string" ? guide.task : "";
+    const fields = classes.map((cls, index) => {
+      const block = document.createElement("div");
+      block.className = "field-block";
+      const label = document.createElement("label");
+      label.htmlFor = `guide-class-${index}`;
+      label.textContent = cls;
+      const area = document.createElement("textarea");
+      area.id = `guide-class-${index}`;
+      area.rows = 2;
+      area.maxLength = 1000;
+      area.dataset.label = cls;
+      area.value = typeof texts[cls] === "string" ? texts[cls] : "";
+      block.append(label, area);
+      return block;
+    });
+    $("guide-classes").replaceChildren(...fields);
+    const by = guide.updated_by ? `Last set by ${guide.updated_by}, ${formatTime(guide.updated_at)}.` : "Not set yet.";
+    $("guide-status").textContent = by;
+  }
+
+  async function saveGuide(event) {
+    event.preventDefault();
+    const classes = {};
+    $("guide-classes").querySelectorAll("textarea").forEach((area) => {
+      classes[area.dataset.label] = area.value;
+    });
+    const button = $("guide-save");
+    button.disabled = true;
+    try {
+      const saved = await api("PUT", "/api/admin/guide", { task: $("guide-task").value, classes });
+      $("guide-status").textContent = `Saved: labelers see it at their next page load (${formatTime(saved.updated_at)}).`;
+    } catch (error) {
+      report(error);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   async function refresh() {
     const button = $("refresh");
     button.disabled = true;
@@ -69,6 +114,11 @@
     document.querySelectorAll(".export-link").forEach((link) => {
       link.hidden = session.role !== "admin";
     });
+    if (session.role === "admin") {
+      fillGuide(session.project || {});
+      $("guide-form").addEventListener("submit", saveGuide);
+      $("guide-editor").hidden = false;
+    }
     await refresh();
   }
 

@@ -8,8 +8,15 @@
   const HEARTBEAT_MS = 60_000;
   const RETRY_MS = 15_000; // when no item is free right now
   const RECENT_SHOWN = 8;
+  // Items with more columns than this show their fields in two columns, long texts clamped
+  // to a few lines with a control to show them whole: the item and the classes fit a
+  // laptop's screen.
+  const COMPACT_FROM = 9;
   const HINT_STORAGE = "active-labeling.show-hint";
-  const EXHAUSTED_TEXT = "The ranked queue is done: items now come in dataset order.";
+  const BANNERS = {
+    exhausted: "The ranked queue is done: items now come in dataset order.",
+    none: "No ranked queue yet: items come in dataset order until the query sampler ranks them.",
+  };
   // The class keys: 1..9 then letters, leaving out the letters that are commands.
   const KEY_POOL = "123456789abcdefgijklmnopqrtuvwxy".split("");
 
@@ -268,16 +275,18 @@
     if (!columns && state.project && Array.isArray(state.project.columns)) columns = state.project.columns;
     if (!columns) columns = Object.keys(values);
     const media = item.media && typeof item.media === "object" ? item.media : {};
+    const compact = columns.length >= COMPACT_FROM;
 
-    const table = document.createElement("table");
-    table.className = "values";
-    const tbody = document.createElement("tbody");
+    const list = document.createElement("dl");
+    list.className = compact ? "fields compact" : "fields";
+    const clamped = [];
     columns.forEach((column) => {
-      const row = document.createElement("tr");
-      const th = document.createElement("th");
-      th.scope = "row";
-      th.textContent = String(column);
-      const td = document.createElement("td");
+      const field = document.createElement("div");
+      field.className = "item-field";
+      const name = document.createElement("dt");
+      name.textContent = String(column);
+      name.title = String(column);
+      const cell = document.createElement("dd");
       const url = safeImageUrl(media[column]);
       if (url) {
         const img = document.createElement("img");
@@ -285,18 +294,81 @@
         img.alt = String(column);
         img.decoding = "async";
         img.src = url;
-        td.append(img);
+        cell.append(img);
+        field.classList.add("wide");
       }
       const formatted = formatValue(values[column]);
       const text = document.createElement("span");
       text.className = `value ${formatted.kind}`;
       text.textContent = formatted.text;
-      td.append(text);
-      row.append(th, td);
-      tbody.append(row);
+      cell.append(text);
+      if (compact && formatted.kind === "long") {
+        field.classList.add("wide");
+        text.classList.add("clamped");
+        text.id = `value-${clamped.length}`;
+        const more = document.createElement("button");
+        more.type = "button";
+        more.className = "link-button small more";
+        more.setAttribute("aria-expanded", "false");
+        more.setAttribute("aria-controls", text.id);
+        more.textContent = "Show all";
+        more.addEventListener("click", () => toggleClamp(text, more));
+        cell.append(more);
+        clamped.push([text, more]);
+      }
+      field.append(name, cell);
+      list.append(field);
     });
-    table.append(tbody);
-    $("item-body").replaceChildren(table);
+    $("item-body").replaceChildren(list);
+    // Only texts that overflow their lines get the control (measured once laid out).
+    hideUnneededControls(clamped);
+  }
+
+  function toggleClamp(text, button) {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    text.classList.toggle("expanded", open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    button.textContent = open ? "Show less" : "Show all";
+  }
+
+  function hideUnneededControls(pairs) {
+    window.requestAnimationFrame(() => {
+      for (const [text, button] of pairs) {
+        button.hidden = text.scrollHeight <= text.clientHeight + 1;
+      }
+    });
+  }
+
+  // The admin's task description and guidance per class, as text (never as HTML).
+  function renderGuide(guide) {
+    const task = guide && typeof guide.task === "string" ? guide.task : "";
+    const classes = guide && guide.classes && typeof guide.classes === "object" ? guide.classes : {};
+    const explained = state.classes.filter((cls) => typeof classes[cls] === "string" && classes[cls]);
+    $("task").hidden = !task && !explained.length;
+    $("task-text").textContent = task;
+    $("task-text").hidden = !task;
+    if (task) hideUnneededControls([[$("task-text"), $("task-more")]]);
+    const entries = explained.map((cls) => {
+      const row = document.createElement("div");
+      const term = document.createElement("dt");
+      const key = state.classToKey.get(cls);
+      if (key) {
+        const badge = kbd(key.toUpperCase());
+        term.append(badge, " ");
+      }
+      term.append(document.createTextNode(cls));
+      const meaning = document.createElement("dd");
+      meaning.textContent = classes[cls];
+      row.append(term, meaning);
+      return row;
+    });
+    $("class-guide-list").replaceChildren(...entries);
+    $("class-guide").hidden = !entries.length;
+    classButtons().forEach((button) => {
+      const text = classes[button.dataset.label];
+      if (typeof text === "string" && text) button.title = text;
+      else button.removeAttribute("title");
+    });
   }
 
   function renderHint() {
@@ -478,7 +550,7 @@
       return;
     }
     const items = Array.isArray(data.items) ? data.items : [];
-    setBanner(Boolean(data.queue_exhausted));
+    setBanner(data);
     const held = new Set(state.buffer.map((i) => i.item_id));
     if (state.current) held.add(state.current.item.item_id);
     for (const item of items) {
@@ -501,10 +573,13 @@
     }
   }
 
-  function setBanner(exhausted) {
+  // Whether items come in dataset order, and why: the queue is done, or there never was one.
+  function setBanner(answer) {
     const banner = $("banner");
-    banner.hidden = !exhausted;
-    if (exhausted && banner.textContent !== EXHAUSTED_TEXT) banner.textContent = EXHAUSTED_TEXT;
+    const which = answer.has_queue === false ? "none" : answer.queue_exhausted === true ? "exhausted" : "";
+    banner.hidden = !which;
+    banner.dataset.kind = which;
+    if (which && banner.textContent !== BANNERS[which]) banner.textContent = BANNERS[which];
   }
 
   // ---------------------------------------------------------------- heartbeats
@@ -660,7 +735,7 @@
     $("p-total").textContent = formatCount(p.total_labeled);
     $("p-left").textContent = formatCount(p.left_in_queue);
     $("p-rate").textContent = formatCount(p.labels_per_hour, 1);
-    if (typeof p.queue_exhausted === "boolean") setBanner(p.queue_exhausted);
+    if (typeof p.queue_exhausted === "boolean") setBanner(p);
   }
 
   async function refreshRecent() {
@@ -774,6 +849,7 @@
     $("btn-undo").addEventListener("click", undo);
     $("btn-hint").addEventListener("click", toggleHint);
     $("btn-return").addEventListener("click", returnToQueue);
+    $("task-more").addEventListener("click", () => toggleClamp($("task-text"), $("task-more")));
     $("btn-recheck").addEventListener("click", () => {
       state.done = false;
       render();
@@ -806,6 +882,7 @@
     $("admin-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     $("dashboard-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     setupClasses(state.project);
+    renderGuide(state.project.guide);
     wireButtons();
     render();
     refreshSide();

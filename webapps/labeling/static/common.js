@@ -130,7 +130,8 @@ window.AL = (() => {
   }
 
   // The session for a page of reviewers and admins: fills the top bar, wires logout.
-  // Returns the session, or null when the page is not for this account.
+  // Returns the session, or null when the page is not for this account (a labeler is sent
+  // to the labeling page).
   async function startStaffPage(titlePrefix) {
     $("logout").addEventListener("click", logout);
     let session;
@@ -148,9 +149,12 @@ window.AL = (() => {
     }
     $("user-name").textContent = session.user ? String(session.user) : "";
     if (session.role !== "admin" && session.role !== "reviewer") {
-      showMessage("This page is for admins and reviewers: your account can label, from the labeling page.");
+      // Not this account's page: back to the labeling page (relative: the pages live side
+      // by side), and no history entry to come back here by.
+      window.location.replace("index.html");
       return null;
     }
+    document.querySelector("main").hidden = false; // shown to staff only, once known
     return session;
   }
 

@@ -92,8 +92,18 @@
     $("advice-explain").textContent = EXPLAIN[word] || "";
     renderVotes(advice.votes);
     renderExpected(advice.expected);
+    // One reason per rule, in the votes' order: each carries its rule's mark, so a reason
+    // such as "contradictions still at 1.4%, 0.4%, 0.0% (stop below 1.0%)" reads as what it
+    // is, a rule not met yet.
     const reasons = Array.isArray(advice.reasons) ? advice.reasons : [];
-    $("advice-reasons").replaceChildren(...reasons.map((reason) => item(String(reason))));
+    const votes = Array.isArray(advice.votes) ? advice.votes : [];
+    const paired = votes.length === reasons.length;
+    $("advice-reasons").classList.toggle("votes", paired);
+    $("advice-reasons").replaceChildren(
+      ...reasons.map((reason, i) =>
+        item(String(reason), paired ? `vote ${votes[i].vote === "stop" ? "met" : "unmet"}` : ""),
+      ),
+    );
   }
 
   function renderPlots(panels, stamp) {

@@ -34,10 +34,11 @@ class LocalEngine(QueryEngine):
                 job.con, job.dataset, job.columns, batch_rows=job.params.chunk_size
             )
             for batch in batches:
-                if len(labeled):
-                    batch = batch.filter(pc.invert(pc.is_in(batch.column("item_id"), labeled)))
+                # Rows read, labeled ones included: the bar's total is the dataset's rows.
                 if job.progress:
                     job.progress(batch.num_rows)
+                if len(labeled):
+                    batch = batch.filter(pc.invert(pc.is_in(batch.column("item_id"), labeled)))
                 if batch.num_rows == 0:
                     continue
                 check_batch_no_infinity(batch, job.dataset)
