@@ -139,6 +139,32 @@ class SavedModel:
                 f"{_names(missing)}, missing from the pool (available: {_names(columns)})"
             )
 
+    def check_label_kind(self, multi_label: bool, where: str = "the project") -> None:
+        """Raise :class:`InputError` unless the model is of the project's kind: multi-label
+        for a multi-label project (``multi_label = true`` in ``where``), else single-label.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from active_labeling.models import train_classifier
+        >>> frame = pd.DataFrame({"a": [1, 2, 3, 4]})
+        >>> trained = train_classifier(frame, list("xxyy"), feature_columns=["a"], cv=2)
+        >>> saved = SavedModel("demo", "1", Path("."), trained.pipeline, trained.meta)
+        >>> saved.check_label_kind(True, "project.toml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        active_labeling.errors.InputError: model 'demo' version 1 is single-label ...
+        """
+        if self.meta.multi_label == bool(multi_label):
+            return
+        ours, theirs = ("true", "false") if self.meta.multi_label else ("false", "true")
+        kind = "multi-label" if self.meta.multi_label else "single-label"
+        raise InputError(
+            f"model {self.name!r} version {self.version} is {kind} (multi_label = {ours} in "
+            f"its meta.json) but {where} has multi_label = {theirs}: train a model for this "
+            "project with the train-model recipe"
+        )
+
 
 def save_model(models_dir: Path | str, name: str, trained: TrainedModel) -> SavedModel:
     """Save a trained model as the next version of ``name``.

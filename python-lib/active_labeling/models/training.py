@@ -147,6 +147,24 @@ class ModelMeta(BaseModel):
     cv_note: str | None = None
     library_versions: dict[str, str]
 
+    def scores_summary(self) -> str:
+        """The cross-validated scores in words, for the train-model recipe's report."""
+        scores = self.cv_scores
+        if scores is None:
+            return f"no cross-validation ({self.cv_note})"
+        if scores.multi_label:
+            return (
+                f"cross-validated micro F1 {scores.f1_micro.mean:.3f} ± {scores.f1_micro.std:.3f}, "
+                f"macro F1 {scores.f1_macro.mean:.3f}, Hamming loss "
+                f"{scores.hamming_loss.mean:.3f}, subset accuracy "
+                f"{scores.subset_accuracy.mean:.3f}; thresholds "
+                + ", ".join(f"{c} {t:.2f}" for c, t in (self.thresholds or {}).items())
+            )
+        return (
+            f"cross-validated accuracy {scores.accuracy.mean:.3f} ± {scores.accuracy.std:.3f}, "
+            f"macro F1 {scores.f1_macro.mean:.3f}"
+        )
+
     @model_validator(mode="after")
     def _columns_agree(self) -> ModelMeta:
         if len(set(self.classes)) != len(self.classes):
