@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from active_labeling.errors import InputError
@@ -149,3 +150,159 @@ def test_multilabel_training_reports_its_scores_and_thresholds(tmp_path, capsys)
     assert meta["multi_label_method"] == "one_vs_rest"
     assert set(meta["cv_scores"]) >= {"f1_micro", "f1_macro", "hamming_loss", "subset_accuracy"}
     assert np.isfinite(list(meta["thresholds"].values())).all()
+
+
+# -- monitoring and the stopping advice ------------------------------------------------------
+
+
+def _label_sets(project, items, annotator="ann", sets=None):
+    from active_labeling.store.labels import LabelEvent, append_events
+
+    from flow_helpers import COLORS, multilabel_rows
+
+    _, Y = multilabel_rows(200)
+    events = []
+    for item in items:
+        row = Y[int(item[1:])] if sets is None else sets[item]
+        chosen = [c for c, held in zip(COLORS, row, strict=True) if held]
+        events.append(
+            LabelEvent(
+                "pool", item, "labeled", annotator, label=json.dumps(chosen), lead_time_ms=4000
+            )
+        )
+    with project.connect() as con:
+        append_events(con, events)
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    """A multi-label project with three model versions (30, 45, 60 labels; bob relabels
+    the imported items I0-I9 keeping only the first class of each set), a holdout with
+    label sets, and one monitoring run."""
+    from active_labeling.flow.monitoring import MonitoringParams, metric_history, monitor
+    from active_labeling.flow.train_model import TrainModelParams, train_model
+    from active_labeling.store import datasets
+
+    from flow_helpers import COLORS, multilabel_rows
+
+    root = tmp_path_factory.mktemp("monitored") / "p"
+    project = make_multilabel_project(root, n=200, n_labels=30)
+    X, Y = multilabel_rows(260)
+    holdout = pd.DataFrame({"id": [f"H{i}" for i in range(60)]})
+    for j in range(3):
+        holdout[f"x{j + 1}"] = X[200:, j]
+    holdout["label"] = [
+        json.dumps([c for c, y in zip(COLORS, row, strict=True) if y]) for row in Y[200:]
+    ]
+    holdout.to_csv(root / "holdout.csv", index=False)
+    bob = {f"I{i}": Y[i] * (np.cumsum(Y[i]) <= 1) for i in range(10)}
+    with project.connect() as con:
+        project.record_dataset(
+            datasets.import_file(con, "holdout", root / "holdout.csv", id_column="id")
+        )
+    _label_sets(project, [f"I{i}" for i in range(10)], annotator="bob", sets=bob)
+    params = TrainModelParams(cv_folds=3)
+    for upto in (30, 45, 60):
+        _label_sets(project, [f"I{i}" for i in range(upto - 15, upto)] if upto > 30 else [])
+        with project.connect() as con:
+            train_model(con, project, dataset="pool", model="clf", params=params)
+    with project.connect() as con:
+        result = monitor(
+            con,
+            project,
+            dataset="pool",
+            model="clf",
+            holdout="holdout",
+            params=MonitoringParams(sample_size=150),
+        )
+        history = metric_history(con, "clf")
+    return project, result, history
+
+
+def _value(history, metric, version, **details):
+    rows = history[(history.metric == metric) & (history.model_version == version)]
+    rows = rows[[all(d.get(k) == v for k, v in details.items()) for d in rows["details"]]]
+    assert len(rows) == 1, (metric, version, details)
+    return float(rows["value"].iloc[0]), rows["details"].iloc[0]
+
+
+def test_multilabel_monitoring_measures_sets_by_hand(monitored):
+    from active_labeling.flow.monitoring import contradiction_sample
+    from active_labeling.models import load_model
+    from active_labeling.models.multilabel import predict_label_sets
+
+    project, result, history = monitored
+    assert result.versions == ["1", "2", "3"]
+    with project.connect(read_only=True) as con:
+        ids = contradiction_sample(con, "pool", 150, 0)
+        pool = con.execute("SELECT * FROM dataset_pool").df().set_index("item_id").loc[ids]
+    models = {v: load_model(project.models_dir, "clf", v) for v in ("1", "2", "3")}
+    proba = {v: s.pipeline.predict_proba(pool[s.meta.feature_columns]) for v, s in models.items()}
+    sets = {
+        v: predict_label_sets(proba[v], list(models[v].meta.thresholds.values())) for v in proba
+    }
+    for version, previous in [("2", "1"), ("3", "2")]:
+        changed = (sets[version] != sets[previous]).any(axis=1).mean()
+        value, details = _value(history, "contradiction_ratio", version)
+        assert value == pytest.approx(changed) and details["method"] == "label set changed"
+        union = (sets[version] | sets[previous]).sum(axis=1)
+        both = (sets[version] & sets[previous]).sum(axis=1)
+        jaccard = np.where(union > 0, both / np.maximum(union, 1), 1.0).mean()
+        value, details = _value(history, "stop_set_kappa", version)
+        assert value == pytest.approx(jaccard) and details["method"] == "jaccard"
+    # Version 3's uncertainty: the mean over classes of min(p, 1 - p), on unlabeled rows.
+    labeled = [f"I{i}" for i in range(60)]
+    unlabeled = ~pool.index.isin(labeled)
+    per_row = np.minimum(proba["3"], 1 - proba["3"]).mean(axis=1)[unlabeled]
+    assert _value(history, "overall_uncertainty", "3")[0] == pytest.approx(per_row.mean())
+    assert _value(history, "max_uncertainty", "3")[0] == pytest.approx(per_row.max())
+    confidence = np.maximum(proba["3"], 1 - proba["3"]).mean()
+    assert _value(history, "mean_confidence", "3")[0] == pytest.approx(confidence)
+
+
+def test_multilabel_monitoring_scores_the_holdout_and_the_labels(monitored):
+    history = monitored[2]
+    value, details = _value(history, "holdout_accuracy", "3")
+    assert details["score"] == "subset" and 0 <= value <= 1
+    micro = _value(history, "holdout_micro_f1", "3")[0]
+    assert 0.5 < micro <= 1 and 0 < _value(history, "holdout_hamming_loss", "3")[0] < 0.4
+    shares = {
+        c: _value(history, "class_share", "3", **{"class": c})[0] for c in ("red", "green", "blue")
+    }
+    assert all(0 < share < 1 for share in shares.values())
+    assert _value(history, "label_cardinality", "3")[0] == pytest.approx(sum(shares.values()))
+
+
+def test_multilabel_monitoring_measures_labelers_agreement_per_class(monitored):
+    """The import and bob both labeled I0..I9: bob kept only the first class of each set.
+    Per class, Cohen's kappa on their yes/no answers; labeler_kappa is their mean."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from flow_helpers import COLORS, multilabel_rows
+
+    history = monitored[2]
+    _, Y = multilabel_rows(200)
+    ann, bob = Y[:10], Y[:10] * (np.cumsum(Y[:10], axis=1) <= 1)
+    expected = {}
+    for j, c in enumerate(COLORS):
+        value, details = _value(history, "labeler_class_kappa", "3", **{"class": c})
+        expected[c] = cohen_kappa_score(ann[:, j], bob[:, j])
+        assert value == pytest.approx(expected[c]) and details["n_items"] == 10
+    mean, details = _value(history, "labeler_kappa", "3")
+    assert mean == pytest.approx(np.mean(list(expected.values())))
+    assert details["method"] == "mean per-class cohen kappa"
+
+
+def test_the_advice_reads_the_multilabel_signals(monitored):
+    """The cautious preset stops on max-confidence: it reads the multi-label
+    max_uncertainty, and says so with its value."""
+    from active_labeling.flow.monitoring import latest_advice
+
+    project, _, history = monitored
+    with project.connect(read_only=True) as con:
+        advice = latest_advice(con, "clf")
+    assert advice["model_version"] == "3" and advice["advice"] in ("continue", "stop", "check")
+    value = _value(history, "max_uncertainty", "3")[0]
+    assert any(f"{value:.4g}" in reason for reason in advice["reasons"])
+    rules = {vote["rule"] for vote in advice["votes"]}
+    assert {"max_confidence", "contradictions", "stabilizing_predictions"} <= rules
