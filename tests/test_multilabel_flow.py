@@ -306,3 +306,44 @@ def test_the_advice_reads_the_multilabel_signals(monitored):
     assert any(f"{value:.4g}" in reason for reason in advice["reasons"])
     rules = {vote["rule"] for vote in advice["votes"]}
     assert {"max_confidence", "contradictions", "stabilizing_predictions"} <= rules
+
+
+# -- the labeling app's hints ------------------------------------------------------------------
+
+
+def test_the_hint_of_a_multilabel_model_is_the_predicted_set(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from active_labeling.labeling.app import create_app
+    from active_labeling.labeling.auth import add_user
+    from active_labeling.models import load_model
+    from active_labeling.models.multilabel import predict_label_sets
+
+    from flow_helpers import COLORS
+
+    project = make_multilabel_project(tmp_path / "p", n=120, n_labels=40)
+    declare_train_and_query(project, run=True, queue_size=10, strategy="mmc")
+    with project.connect() as con:
+        password = add_user(con, "ann", "labeler")
+        pool = con.execute("SELECT * FROM dataset_pool").df().set_index("item_id")
+    app = create_app(project.root)
+    client = TestClient(app)
+    response = client.post("/api/login", json={"username": "ann", "password": password})
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    items = client.get("/api/items/next?count=3&hint=1").json()["items"]
+    saved = load_model(project.models_dir, "clf")
+    proba = saved.pipeline.predict_proba(
+        pool.loc[[i["item_id"] for i in items], ["x1", "x2", "x3"]]
+    )
+    sets = predict_label_sets(proba, list(saved.meta.thresholds.values()))
+    for item, p, chosen in zip(items, proba, sets, strict=True):
+        hint = item["prediction"]
+        expected = [c for c, held in zip(COLORS, chosen, strict=True) if held]
+        assert hint["labels"] == expected
+        assert hint["label"] == (", ".join(expected) or "no class")
+        assert hint["probabilities"] == {
+            c: round(float(v), 4) for c, v in zip(COLORS, p, strict=True)
+        }
+        decided = np.where(chosen == 1, p, 1 - p).mean()
+        assert hint["confidence"] == pytest.approx(decided, abs=1e-4)
+    app.state.service.close()
