@@ -347,3 +347,24 @@ def test_the_hint_of_a_multilabel_model_is_the_predicted_set(tmp_path):
         decided = np.where(chosen == 1, p, 1 - p).mean()
         assert hint["confidence"] == pytest.approx(decided, abs=1e-4)
     app.state.service.close()
+
+
+def test_the_app_refuses_an_empty_set_where_the_project_forbids_it(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from active_labeling.labeling.app import create_app
+    from active_labeling.labeling.auth import add_user
+
+    project = make_multilabel_project(tmp_path / "p", n=20, n_labels=0, allow_empty=False)
+    with project.connect() as con:
+        password = add_user(con, "ann", "labeler")
+    app = create_app(project.root)
+    client = TestClient(app)
+    response = client.post("/api/login", json={"username": "ann", "password": password})
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    item = client.get("/api/items/next").json()["items"][0]["item_id"]
+    empty = client.post(f"/api/items/{item}/label", json={"labels": []})
+    assert empty.status_code == 422
+    assert empty.json()["detail"].startswith("labels: choose at least one class")
+    assert client.post(f"/api/items/{item}/label", json={"labels": ["blue"]}).status_code == 200
+    app.state.service.close()
