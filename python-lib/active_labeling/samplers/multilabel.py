@@ -26,6 +26,8 @@ from active_labeling.samplers.multilabel_scores import (
     _max_binary_uncertainty,
     _mean_binary_uncertainty,
     _mmc_scores,
+    _sorted_features,
+    mmc_order,
     sorted_probability_features,
 )
 
@@ -200,8 +202,11 @@ class MMCSampler(_MultiLabelSampler):
 
     def _score_chunk(self, X, rng, row_offset: int = 0) -> np.ndarray:
         proba = self._predict_proba(X, row_offset)
-        counts = self.label_counts_.predict(sorted_probability_features(proba))
-        return _mmc_scores(proba, np.asarray(counts, dtype=np.int64))
+        # One sort serves both: the count model's features and the most confident vector.
+        order = mmc_order(proba)
+        features = _sorted_features(np.take_along_axis(proba, order, axis=1))
+        counts = self.label_counts_.predict(features)
+        return _mmc_scores(proba, np.asarray(counts, dtype=np.int64), order)
 
 
 class _ConstantCount:

@@ -131,7 +131,10 @@ def sorted_probability_features(proba: np.ndarray) -> np.ndarray:
     >>> sorted_probability_features(np.array([[0.2, 0.6, 0.2], [0.0, 0.0, 0.0]])).tolist()
     [[0.6, 0.2, 0.2], [0.0, 0.0, 0.0]]
     """
-    ordered = -np.sort(-proba, axis=1)
+    return _sorted_features(-np.sort(-proba, axis=1))
+
+
+def _sorted_features(ordered: np.ndarray) -> np.ndarray:
     total = ordered.sum(axis=1, keepdims=True)
     return np.divide(ordered, total, out=np.zeros_like(ordered), where=total > 0)
 
@@ -170,10 +173,18 @@ def mmc_scores(proba, label_counts) -> np.ndarray:
     return _mmc_scores(proba, counts)
 
 
-def _mmc_scores(proba: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def mmc_order(proba: np.ndarray) -> np.ndarray:
+    """Each row's classes from the most to the least probable (ties: the earlier class)."""
+    return np.argsort(-proba, axis=1, kind="stable")
+
+
+def _mmc_scores(proba: np.ndarray, counts: np.ndarray, order: np.ndarray | None = None):
     k = proba.shape[1]
-    rank = np.argsort(np.argsort(-proba, axis=1, kind="stable"), axis=1, kind="stable")
-    yhat = np.where(rank < np.clip(counts, 0, k)[:, None], 1.0, -1.0)
+    order = mmc_order(proba) if order is None else order
+    # +1 on the first ``count`` classes of the order, -1 on the others, put back in place.
+    in_order = np.where(np.arange(k) < np.clip(counts, 0, k)[:, None], 1.0, -1.0)
+    yhat = np.empty_like(in_order)
+    np.put_along_axis(yhat, order, in_order, axis=1)
     loss = (1.0 - yhat * (2.0 * proba - 1.0)) / 2.0
     return np.clip(_row_mean(loss), 0.0, 1.0)
 
