@@ -57,7 +57,7 @@ def test_the_multilabel_walkthrough_of_the_flow_guide_runs(tmp_path, monkeypatch
             assert main(words[1:]) == 0, command
         outputs.append(capsys.readouterr().out)
     everything = "\n".join(outputs)
-    assert "queue 'queue': generation 2, 100 items ranked by mean_binary_uncertainty" in everything
+    assert "queue 'queue': generation 2, 100 items ranked by wkmeans" in everything
     assert "multi-label one_vs_rest logistic_regression on 140 labels" in everything
     assert "queue 'queue', generation 2 (dataset 'pool'), top 3:" in outputs[-2]
     monitor = outputs[-1]
