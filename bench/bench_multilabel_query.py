@@ -284,7 +284,7 @@ def recipe_section(n_rows: int, rounds: int) -> tuple[dict, list[dict], float]:
 
 def run(quick: bool) -> dict:
     n_rows = 200_000 if quick else 1_000_000
-    repeats = 2 if quick else 5
+    repeats = 2 if quick else 9
     rounds = 1 if quick else 3
     samplers_table, sampler_targets = samplers_section(n_rows, repeats)
     recipe_table, recipe_targets, _ = recipe_section(n_rows, rounds)

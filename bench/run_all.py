@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("labeling", "bench_labeling.py"),
     ("monitoring", "bench_monitoring.py"),
     ("engines", "bench_engines.py"),
+    ("multilabel_query", "bench_multilabel_query.py"),
 ]
 
 
