@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("monitoring", "bench_monitoring.py"),
     ("engines", "bench_engines.py"),
     ("cli", "bench_cli.py"),
+    ("multilabel_query", "bench_multilabel_query.py"),
 ]
 
 

@@ -68,7 +68,7 @@ def _skip_reasons(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def problem():
+def single_label_problem():
     """(X_labeled, y_labeled, X_pool): 30 labeled rows, 300 pool rows, 3 classes."""
     X, y = make_classification(
         n_samples=330,
@@ -79,3 +79,29 @@ def problem():
         random_state=0,
     )
     return X[:30], y[:30], X[30:]
+
+
+@pytest.fixture(scope="session")
+def multilabel_problem():
+    """(X_labeled, Y_labeled, X_pool): 30 labeled rows whose label sets are an indicator
+    matrix of 4 classes (each held by some labeled rows and not by others), 300 pool rows."""
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(
+        n_samples=330, n_features=6, n_classes=4, n_labels=2, random_state=0
+    )
+    assert (Y[:30].min(axis=0) == 0).all() and (Y[:30].max(axis=0) == 1).all()
+    return X[:30], Y[:30], X[30:]
+
+
+@pytest.fixture
+def problem(request):
+    """The problem of the sampler a test is parametrized with (``name``): multi-label for
+    the multi-label factories of ``sampler_factories``, else ``single_label_problem``."""
+    from sampler_factories import MULTI_LABEL
+
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("name") if callspec is not None else None
+    if name in MULTI_LABEL:
+        return request.getfixturevalue("multilabel_problem")
+    return request.getfixturevalue("single_label_problem")

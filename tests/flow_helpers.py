@@ -95,3 +95,56 @@ def declare_train_and_query(project: Project, *, run: bool = False, **query_para
     if run:
         run_recipe(project, "train", progress=False)
         run_recipe(project, "query", progress=False)
+
+
+#: The classes of the multi-label test projects.
+COLORS = ["red", "green", "blue"]
+
+
+def multilabel_rows(n: int, seed: int = 0):
+    """Features x1..x3 and label sets: class j where x_j plus a little noise is positive."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    Y = (X + 0.3 * rng.normal(size=(n, 3)) > 0).astype(int)
+    return X, Y
+
+
+def write_multilabel_files(root: Path, n: int = 200, n_labels: int = 40, seed: int = 0):
+    """``pool.csv`` (id, x1, x2, x3) and ``labels.csv`` (id, label as a JSON list) for the
+    first ``n_labels`` items; returns their paths."""
+    import json
+
+    import pandas as pd
+
+    X, Y = multilabel_rows(n, seed)
+    pool = pd.DataFrame({"id": [f"I{i}" for i in range(n)], "x1": X[:, 0], "x2": X[:, 1]})
+    pool["x3"] = X[:, 2]
+    pool_path = root / "pool.csv"
+    root.mkdir(parents=True, exist_ok=True)
+    pool.to_csv(pool_path, index=False)
+    sets = [json.dumps([c for c, y in zip(COLORS, row, strict=True) if y]) for row in Y]
+    labels = pd.DataFrame({"id": pool["id"][:n_labels], "label": sets[:n_labels]})
+    labels_path = root / "labels.csv"
+    labels.to_csv(labels_path, index=False)
+    return pool_path, labels_path
+
+
+def make_multilabel_project(root: Path, n: int = 200, n_labels: int = 40, **settings) -> Project:
+    """A multi-label project (classes red, green, blue) with dataset 'pool' and imported
+    label sets for its first ``n_labels`` items."""
+    from active_labeling.store import labels
+
+    project = Project.init(root, classes=COLORS, id_column="id", multi_label=True, **settings)
+    pool_path, labels_path = write_multilabel_files(root, n, n_labels)
+    with project.connect() as con:
+        project.record_dataset(datasets.import_file(con, "pool", pool_path, id_column="id"))
+        if n_labels:
+            labels.import_labels(
+                con,
+                "pool",
+                labels_path,
+                classes=COLORS,
+                multi_label=True,
+                allow_empty=project.settings.allow_empty,
+            )
+    return project

@@ -8,6 +8,7 @@ Spark tests skip when Java is missing.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -385,3 +386,65 @@ def test_float32_columns_are_scored_in_float64_so_batches_do_not_matter():
         pytest.skip("this BLAS rounds float32 scores alike whatever the batch")
     assert as_read < 1e-12
     assert model_input(model, frame[:2], True).dtype == np.float64
+
+
+# -- multi-label ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multilabel_project(tmp_path_factory):
+    """The Parquet pool of ``parquet_project`` in a multi-label project (classes a, b, c),
+    with label sets for 40 items and a one-vs-rest model."""
+    root = tmp_path_factory.mktemp("engines-multilabel") / "project"
+    project = Project.init(root, classes=["a", "b", "c"], multi_label=True)
+    _write_parquet_pool(root.parent / "data")
+    with project.connect() as con:
+        info = datasets.register_parquet(con, "pool", str(root.parent / "data" / "part-*.parquet"))
+        project.record_dataset(info)
+        frame = con.execute("SELECT item_id, x1, x2, x3 FROM dataset_pool").df().iloc[::15]
+        noise = np.arange(len(frame)) % 3 * 0.3
+        sets = [
+            json.dumps([c for c, held in zip("abc", row, strict=True) if held])
+            for row in zip(
+                frame["x1"] + noise > 0.2, frame["x2"] > 0.5, frame["x3"] - noise > 0.1, strict=True
+            )
+        ]
+        write_labels_csv(
+            root / "labels.csv", frame["item_id"], ['"' + s.replace('"', '""') + '"' for s in sets]
+        )
+        labels.import_labels(
+            con, "pool", root / "labels.csv", classes=["a", "b", "c"], multi_label=True
+        )
+        _train(project, con)
+    return project
+
+
+@pytest.mark.parametrize(
+    "strategy", ["mean_binary_uncertainty", "max_binary_uncertainty", "mmc", "label_cardinality"]
+)
+def test_scored_multilabel_strategies_select_exactly_the_local_rows_on_dask(
+    multilabel_project, dask_client, strategy
+):
+    """MMC's label-count model and label cardinality's mean are fitted again on each worker
+    from the labeled rows; every score is a row's own."""
+    _same_as_local(multilabel_project, DaskEngine(client=dask_client, partition_rows=60), strategy)
+
+
+@pytest.mark.parametrize("strategy", ["mean_binary_uncertainty", "mmc"])
+def test_scored_multilabel_strategies_select_exactly_the_local_rows_on_spark(
+    multilabel_project, spark_session, strategy
+):
+    _same_as_local(multilabel_project, SparkEngine(session=spark_session), strategy)
+
+
+def test_wkmeans_on_a_multilabel_model_selects_the_local_rows(multilabel_project, dask_client):
+    engine = DaskEngine(client=dask_client, partition_rows=60)
+    local_ids, _, _ = _query(multilabel_project, LocalEngine(), strategy="wkmeans", queue_size=8)
+    ids, _, generation = _query(multilabel_project, engine, strategy="wkmeans", queue_size=8)
+    assert ids == local_ids and len(set(ids)) == 8
+    with multilabel_project.connect(read_only=True) as con:
+        params = con.execute(
+            "SELECT params FROM queue_generations WHERE generation_id = ?",
+            [generation.generation_id],
+        ).fetchone()[0]
+    assert json.loads(params)["strategy_params"] == {"uncertainty": "mean_binary"}

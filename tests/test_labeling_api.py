@@ -357,10 +357,10 @@ def test_a_multi_label_project_takes_lists_of_classes(tmp_path):
     ack = ann.post(f"/api/items/{item}/label", json={"labels": ["blue", "red", "blue"]})
     assert ack.status_code == 200 and ack.json()["label"] == '["red", "blue"]'
     assert ann.get(f"/api/items/{item}").json()["current_label"] == ["red", "blue"]
-    with pytest.raises(Exception, match="multi-label"):
-        train_model(
-            app.state.service.con, project, dataset="pool", model="m", params=TrainModelParams()
-        )
+    saved = train_model(
+        app.state.service.con, project, dataset="pool", model="m", params=TrainModelParams()
+    )
+    assert saved.meta.multi_label and saved.meta.classes == ["red", "green", "blue"]
     app.state.service.close()
 
 

@@ -357,9 +357,34 @@ def test_round_trip_gives_identical_probabilities(trained, mixed, tmp_path, name
     assert loaded.meta == trained[name].meta.model_copy(update={"name": "triage", "version": "1"})
 
 
-def test_trusted_types_are_exactly_what_the_classifiers_need(trained, tmp_path):
+@pytest.fixture(scope="module")
+def trained_multilabel(mixed, small_forests) -> dict[str, TrainedModel]:
+    """Per classifier, a one-vs-rest model with a class that no item holds (a constant
+    predictor) and a classifier chain."""
+    from active_labeling.models.multilabel import train_multilabel_classifier
+
+    frame, labels = mixed
+    Y = np.column_stack([labels == "billing", labels == "bug", np.zeros(len(labels))])
+    chain_Y = Y.copy()
+    chain_Y[::2, 2] = 1
+    models = {}
+    for name in CLASSIFIERS:
+        for method, targets in [("one_vs_rest", Y), ("classifier_chain", chain_Y)]:
+            models[f"{name}-{method}"] = train_multilabel_classifier(
+                frame,
+                targets.astype(int),
+                classes=["billing", "bug", "other"],
+                feature_columns=FEATURES,
+                classifier=name,
+                method=method,
+                cv=2,
+            )
+    return models
+
+
+def test_trusted_types_are_exactly_what_the_classifiers_need(trained, trained_multilabel, tmp_path):
     reported, estimators = set(), set()
-    for name, model in trained.items():
+    for name, model in {**trained, **trained_multilabel}.items():
         saved = save_model(tmp_path, name.replace("_", "-"), model)
         reported |= set(skops.io.get_untrusted_types(file=saved.path / "model.skops"))
         estimators |= _estimator_types(model.pipeline)

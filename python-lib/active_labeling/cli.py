@@ -148,6 +148,8 @@ def cmd_labels_import(args) -> int:
             classes=project.settings.classes or None,
             encoding=args.encoding,
             ids_note=note,
+            multi_label=project.settings.multi_label,
+            allow_empty=project.settings.allow_empty,
         )
     print(f"imported {n} labels into dataset {dataset!r}")
     return 0
@@ -540,9 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--id-column", help="default id column of imported datasets")
     init.add_argument("--feature-columns", help="comma-separated feature columns")
     init.add_argument("--text-columns", help="comma-separated free-text columns")
-    init.add_argument(
-        "--multi-label", action="store_true", help="several classes per item (labeling only)"
-    )
+    init.add_argument("--multi-label", action="store_true", help="several classes per item")
 
     dataset = commands.add_parser("dataset", help="import, list, show and export datasets")
     dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)

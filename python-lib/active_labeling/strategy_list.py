@@ -22,6 +22,10 @@ STRATEGY_SUMMARIES: dict[str, str] = {
     "committee": "Select the rows a committee of models disagrees on most.",
     "badge": "Select uncertain and diverse rows by k-means++ on gradient embeddings.",
     "typiclust": "Select the most typical row of the largest uncovered clusters.",
+    "mean_binary_uncertainty": "Select the rows whose classes are, on average, the most uncertain.",
+    "max_binary_uncertainty": "Select the rows holding the single most uncertain class decision.",
+    "mmc": "Select the rows whose labels would most reduce the expected loss (MMC).",
+    "label_cardinality": "Select the rows predicted with an unusual number of classes.",
 }
 
 #: Strategies of the query-sampler recipe that are not a sampler class of the registry.

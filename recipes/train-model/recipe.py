@@ -17,14 +17,8 @@ saved = train_model(
     model=get_output_names_for_role("model")[0],
     params=params,
 )
-scores = saved.meta.cv_scores
-quality = (
-    f"cross-validated accuracy {scores.accuracy.mean:.3f} ± {scores.accuracy.std:.3f}, "
-    f"macro F1 {scores.f1_macro.mean:.3f}"
-    if scores
-    else f"no cross-validation ({saved.meta.cv_note})"
-)
+kind = f"multi-label {saved.meta.multi_label_method} " if saved.meta.multi_label else ""
 report(
-    f"model {saved.name!r} version {saved.version}: {saved.meta.classifier} on "
-    f"{saved.meta.training_rows} labels, {quality}; saved in {saved.path}"
+    f"model {saved.name!r} version {saved.version}: {kind}{saved.meta.classifier} on "
+    f"{saved.meta.training_rows} labels, {saved.meta.scores_summary()}; saved in {saved.path}"
 )

@@ -30,6 +30,7 @@ import pandas as pd
 
 from active_labeling.errors import InputError
 from active_labeling.experiment.cache import ExperimentDir, atomic_write_text, load_iterations
+from active_labeling.experiment.measures import quality_measure
 from active_labeling.experiment.report import bootstrap_interval
 from active_labeling.metrics.advice import (
     ADVICE_METRICS,
@@ -89,6 +90,7 @@ def run_histories(root: Path | str, dataset: str | None = None) -> list[RunHisto
             f"{root}: the runs logged no stopping signal (monitoring disabled?); the advice "
             "needs monitoring = {{ enabled = true }}"
         )
+    quality = quality_measure(experiment.measures)  # accuracy, or micro-F1 for label sets
     runs = []
     for (strategy, seed, half), run in iterations.groupby(["strategy", "seed", "half"]):
         run = run.sort_values("iteration")
@@ -97,9 +99,7 @@ def run_histories(root: Path | str, dataset: str | None = None) -> list[RunHisto
             {m: run[m].to_numpy(dtype=np.float64) for m in present},
         )
         runs.append(
-            RunHistory(
-                name, str(strategy), int(seed), int(half), history, run["accuracy"].to_numpy()
-            )
+            RunHistory(name, str(strategy), int(seed), int(half), history, run[quality].to_numpy())
         )
     return runs
 

@@ -348,6 +348,10 @@ def load_iterations(experiment: ExperimentDir, *, complete_only: bool = False) -
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+#: The test scores whose final value a run summary keeps (those the experiment logged).
+FINAL_SCORES = ("accuracy", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy")
+
+
 def run_summaries(experiment: ExperimentDir, iterations: pd.DataFrame) -> pd.DataFrame:
     """One row per run: iterations logged, whether complete, AUCs and final values.
 
@@ -355,10 +359,14 @@ def run_summaries(experiment: ExperimentDir, iterations: pd.DataFrame) -> pd.Dat
     range, in percent (``simulation.normalized_auc``). ``auc_mean_accuracy``: the mean of
     the test accuracies of the iterations, times 100, as the tutorial's Table 1 defines it.
     The two agree when the batches are all the same size, but for the two end points,
-    which the trapezoid weighs by half.
+    which the trapezoid weighs by half. For multi-label experiments both follow the
+    micro-averaged F1 instead of the accuracy (``measures.quality_measure``). The final
+    value of each test score logged is ``final_<score>``.
     """
+    from active_labeling.experiment.measures import quality_measure
     from active_labeling.experiment.simulation import normalized_auc
 
+    quality = quality_measure(experiment.measures)
     rows = []
     total = experiment.n_iterations
     for (strategy, seed, half), run in iterations.groupby(["strategy", "seed", "half"], sort=False):
@@ -369,12 +377,13 @@ def run_summaries(experiment: ExperimentDir, iterations: pd.DataFrame) -> pd.Dat
             "half": int(half),
             "iterations": len(run),
             "complete": len(run) == total,
-            "auc_trapezoid": normalized_auc(run["n_labeled"], run["accuracy"]),
-            "auc_mean_accuracy": float(100 * run["accuracy"].mean()),
+            "auc_trapezoid": normalized_auc(run["n_labeled"], run[quality]),
+            "auc_mean_accuracy": float(100 * run[quality].mean()),
             "final_n_labeled": int(run["n_labeled"].iloc[-1]),
-            "final_accuracy": float(run["accuracy"].iloc[-1]),
-            "final_macro_f1": float(run["macro_f1"].iloc[-1]),
         }
+        for score in FINAL_SCORES:
+            if score in run:
+                row[f"final_{score}"] = float(run[score].iloc[-1])
         if "noisy_ratio" in run:
             row["final_noisy_ratio"] = float(run["noisy_ratio"].iloc[-1])
         rows.append(row)

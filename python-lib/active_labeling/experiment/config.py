@@ -121,6 +121,8 @@ class DataSource(_Strict):
     generator: str | None = None
     dataset: str | None = None
     label: str | None = None
+    #: Multi-label files: the 0/1 column of each class (instead of ``label``).
+    labels: list[str] | None = Field(default=None, min_length=1)
     features: list[str] | None = Field(default=None, min_length=1)
     id: str | None = None
     random_state: int = Field(default=0, ge=0)
@@ -162,17 +164,20 @@ class DataSource(_Strict):
         kind = given[0]
         allowed = {
             "sklearn": set(),
-            "file": {"label", "features", "id"},
+            "file": {"label", "labels", "features", "id"},
             "project": {"dataset", "label", "features"},
             "generator": {"random_state", "params"},
         }[kind]
-        for name in ("dataset", "label", "features", "id", "params"):
+        for name in ("dataset", "label", "labels", "features", "id", "params"):
             if name not in allowed and getattr(self, name):
                 raise ValueError(f"{name} does not apply to a {kind} source")
         if "random_state" not in allowed and self.random_state != 0:
             raise ValueError(f"random_state does not apply to a {kind} source")
-        if kind == "file" and not self.label:
-            raise ValueError("a file source needs its label column: label = 'COLUMN'")
+        if kind == "file" and bool(self.label) == bool(self.labels):
+            raise ValueError(
+                "a file source needs its label column, label = 'COLUMN', or for multi-label "
+                "data the 0/1 column of each class, labels = ['A', 'B', ...]"
+            )
         if kind == "project" and not self.dataset:
             raise ValueError("a project source needs its dataset: dataset = 'NAME'")
         return self
@@ -189,6 +194,10 @@ class ModelSpec(_Strict):
     its constructor parameters; ``standardize`` puts a ``StandardScaler`` before it. Every
     ``random_state`` is set by the harness, from the seed and the iteration.
 
+    ``multi_label_method`` makes the classifier multi-label on multi-label data:
+    ``one_vs_rest`` (one binary model per class) or ``classifier_chain``; the harness
+    predicts a class where its probability reaches 0.5 (it does not tune thresholds).
+
     ``strategy_features`` says where the distance strategies (k-center, the k-means family,
     BADGE, TypiClust) measure distances: ``model`` (the default), in the model's feature
     space, after its preprocessing, with its final estimator as the classifier, as the
@@ -200,6 +209,8 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     standardize: bool = False
     strategy_features: Literal["model", "input"] = "model"
+    #: Multi-label data: one binary model per class, or a classifier chain.
+    multi_label_method: Literal["one_vs_rest", "classifier_chain"] = "one_vs_rest"
 
     @field_validator("name")
     @classmethod
@@ -233,12 +244,17 @@ class ModelSpec(_Strict):
                 raise ValueError(f"params: {exc}") from None
         return self
 
-    def build(self):
-        """A new unfitted classifier (a pipeline when ``standardize``)."""
+    def build(self, multilabel: bool = False):
+        """A new unfitted classifier (a pipeline when ``standardize``); for multi-label data,
+        made multi-label by ``multi_label_method`` (``models.multilabel``)."""
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         estimator = _classifier(self.name).set_params(**self.params)
+        if multilabel:
+            from active_labeling.models.multilabel import multilabel_estimator
+
+            estimator = multilabel_estimator(estimator, self.multi_label_method)
         return make_pipeline(StandardScaler(), estimator) if self.standardize else estimator
 
 

@@ -53,6 +53,11 @@ class Step:
         return self._cache[key]
 
     @property
+    def multilabel(self) -> bool:
+        """Whether the labels are label sets (an indicator matrix)."""
+        return self.y_true.ndim == 2
+
+    @property
     def has_batch(self) -> bool:
         return self.batch is not None and self.batch.size > 0
 
@@ -276,8 +281,215 @@ MEASURES: dict[str, Measure] = {
 """Every measure the harness knows, by name."""
 
 
+# -- multi-label data: label sets, scored as sets (``metrics.label_sets``) ------------------------
+
+
+def _set_scores(step: Step, name: str) -> float:
+    """One of ``models.multilabel.multilabel_scores`` on the test rows."""
+    key = "set_scores"
+    if key not in step._cache:
+        from active_labeling.models.multilabel import multilabel_scores
+
+        step._cache[key] = multilabel_scores(step.y_true[step.test], step.predict("model", "test"))
+    return step._cache[key][name]
+
+
+def _set_sample_uncertainty(step: Step) -> tuple[float, float]:
+    key = "set_sample_uncertainty"
+    if key not in step._cache:
+        proba = step.proba("model", "monitor")[step.unlabeled_monitor()]
+        step._cache[key] = (
+            metrics.binary_sample_uncertainty(proba) if proba.shape[0] else (math.nan, math.nan)
+        )
+    return step._cache[key]
+
+
+def _set_random_batch_baseline(step: Step, which: str) -> float:
+    rows = step.monitor[step.unlabeled_monitor(before_batch=True)]
+    if rows.shape[0] == 0:
+        return math.nan
+    if which == "exploration":
+        return metrics.exploration_distance(step.X[rows], step.X[step.previous_labeled])
+    return metrics.set_batch_agreement(
+        step.previous_model.predict(step.X[rows]),
+        step.X[rows],
+        step.X[step.previous_labeled],
+        step.y_revealed[step.previous_labeled],
+    )
+
+
+def _set_batch_uncertainty(step: Step) -> np.ndarray:
+    # Each batch row's mean binary least confidence under the model that chose it.
+    proba = step.proba("previous_model", "batch")
+    return np.minimum(proba, 1.0 - proba).mean(axis=1)
+
+
+def _multilabel_measures() -> dict[str, Measure]:
+    """The measures of multi-label data. The monitoring ones keep the names the stopping
+    advice reads, with the set variants (``docs/monitoring.md``)."""
+    core = [
+        Measure(
+            "n_labeled", MEASURES["n_labeled"].compute, "rows labeled at this iteration", "core"
+        ),
+        Measure(
+            "micro_f1",
+            lambda s: _set_scores(s, "f1_micro"),
+            "test micro-averaged F1 over every (row, class) decision (true test label sets)",
+            "core",
+        ),
+        Measure(
+            "macro_f1",
+            lambda s: _set_scores(s, "f1_macro"),
+            "test macro-averaged F1: the mean of the classes' F1",
+            "core",
+        ),
+        Measure(
+            "hamming_loss",
+            lambda s: _set_scores(s, "hamming_loss"),
+            "share of the test (row, class) decisions that are wrong",
+            "core",
+        ),
+        Measure(
+            "subset_accuracy",
+            lambda s: _set_scores(s, "subset_accuracy"),
+            "share of the test rows whose whole label set is right",
+            "core",
+        ),
+        Measure(
+            "holdout_accuracy",
+            lambda s: float(
+                (s.model.predict(s.X[s.holdout]) == s.y_revealed[s.holdout]).all(axis=1).mean()
+            ),
+            "subset accuracy on a small random holdout (monitoring.holdout_size test rows)",
+            "holdout",
+        ),
+        Measure(
+            "mislabeled_ratio",
+            lambda s: float((s.y_revealed[s.labeled] != s.y_true[s.labeled]).any(axis=1).mean()),
+            "share of the labeled rows whose label set the noisy oracle got wrong",
+            "label_noise",
+        ),
+        Measure(
+            "contradiction_ratio",
+            _batch_only(
+                lambda s: metrics.set_contradiction_ratio(
+                    s.predict("previous_model", "monitor"), s.predict("model", "monitor")
+                )
+            ),
+            "share of a fixed pool sample whose predicted label set changed since the last model",
+            "monitoring",
+        ),
+        Measure(
+            "mean_confidence",
+            lambda s: metrics.binary_mean_confidence(s.proba("model", "monitor")),
+            "mean over the fixed sample and the classes of the probability of each decision",
+            "monitoring",
+        ),
+        Measure(
+            "stop_set_kappa",
+            _batch_only(
+                lambda s: metrics.set_agreement(
+                    s.predict("previous_model", "monitor"), s.predict("model", "monitor")
+                )
+            ),
+            "mean Jaccard index between the last two models' predicted sets on the fixed sample",
+            "monitoring",
+        ),
+        Measure(
+            "overall_uncertainty",
+            lambda s: _set_sample_uncertainty(s)[0],
+            "mean over the unlabeled sample rows of their mean binary least confidence",
+            "monitoring",
+        ),
+        Measure(
+            "max_uncertainty",
+            lambda s: _set_sample_uncertainty(s)[1],
+            "largest mean binary least confidence of an unlabeled sample row",
+            "monitoring",
+        ),
+        MEASURES["exploration_distance"],
+        MEASURES["exploration_gain"],
+        Measure(
+            "random_exploration_distance",
+            _batch_only(lambda s: _set_random_batch_baseline(s, "exploration")),
+            "exploration_distance a uniformly drawn batch would have, in expectation",
+            "monitoring",
+        ),
+        Measure(
+            "batch_agreement",
+            _batch_only(
+                lambda s: metrics.set_batch_agreement(
+                    s.predict("previous_model", "batch"),
+                    s.X[s.batch],
+                    s.X[s.previous_labeled],
+                    s.y_revealed[s.previous_labeled],
+                )
+            ),
+            "mean Jaccard index, on the batch, between the sets of the model that chose it and "
+            "of a 1-NN rule on the rows labeled before",
+            "monitoring",
+        ),
+        Measure(
+            "random_batch_agreement",
+            _batch_only(lambda s: _set_random_batch_baseline(s, "agreement")),
+            "batch_agreement a uniformly drawn batch would have, in expectation",
+            "monitoring",
+        ),
+        Measure(
+            "batch_easiness",
+            _batch_only(
+                lambda s: metrics.set_batch_easiness(
+                    s.predict("previous_model", "batch"), s.y_revealed[s.batch]
+                )
+            ),
+            "mean Jaccard index between the sets the model that chose the batch predicted and "
+            "the batch's label sets",
+            "monitoring",
+        ),
+        Measure(
+            "batch_uncertainty",
+            _batch_only(lambda s: _set_batch_uncertainty(s).mean()),
+            "mean binary least confidence of the model that chose the batch, on the batch",
+            "monitoring",
+        ),
+        Measure(
+            "uncertainty_variance",
+            _batch_only(lambda s: metrics.uncertainty_variance([_set_batch_uncertainty(s)])),
+            "variance of that uncertainty over the batch (Ghayoomi 2010)",
+            "monitoring",
+        ),
+    ]
+    return {m.name: m for m in core}
+
+
+MULTI_LABEL_MEASURES: dict[str, Measure] = _multilabel_measures()
+"""Every measure of multi-label data, by name."""
+
+
+def measures_for(multilabel: bool) -> dict[str, Measure]:
+    """The measures of single-label or multi-label data."""
+    return MULTI_LABEL_MEASURES if multilabel else MEASURES
+
+
+def quality_measure(measures) -> str:
+    """The measure the learning curves and the AUCs follow: test accuracy, or for
+    multi-label experiments (which log ``micro_f1``) the micro-averaged F1.
+
+    Examples
+    --------
+    >>> quality_measure(["n_labeled", "micro_f1", "macro_f1"]), quality_measure(["accuracy"])
+    ('micro_f1', 'accuracy')
+    """
+    return "micro_f1" if "micro_f1" in measures else "accuracy"
+
+
 def logged_measures(
-    *, noisy: bool, label_noise: bool, monitoring: bool, holdout: bool = False
+    *,
+    noisy: bool,
+    label_noise: bool,
+    monitoring: bool,
+    holdout: bool = False,
+    multilabel: bool = False,
 ) -> list[str]:
     """The measures an experiment logs at every iteration, in column order.
 
@@ -285,6 +497,8 @@ def logged_measures(
     --------
     >>> logged_measures(noisy=True, label_noise=False, monitoring=False)
     ['n_labeled', 'accuracy', 'macro_f1', 'noisy_ratio']
+    >>> logged_measures(noisy=False, label_noise=False, monitoring=False, multilabel=True)
+    ['n_labeled', 'micro_f1', 'macro_f1', 'hamming_loss', 'subset_accuracy']
     """
     groups = {"core"}
     if holdout:
@@ -295,13 +509,14 @@ def logged_measures(
         groups.add("label_noise")
     if monitoring:
         groups.add("monitoring")
-    return [name for name, m in MEASURES.items() if m.group in groups]
+    return [name for name, m in measures_for(multilabel).items() if m.group in groups]
 
 
 def measure(step: Step, names: list[str]) -> dict[str, float]:
     """The values of ``names`` at ``step``, with ``iteration`` first."""
+    known = measures_for(step.multilabel)
     row: dict[str, float] = {"iteration": step.iteration}
     for name in names:
-        value = MEASURES[name].compute(step)
+        value = known[name].compute(step)
         row[name] = value if isinstance(value, int) else float(value)
     return row

@@ -24,12 +24,13 @@ import pandas as pd
 from active_labeling.errors import InputError
 from active_labeling.experiment import streams
 from active_labeling.experiment.cache import (
+    FINAL_SCORES,
     ExperimentDir,
     atomic_write_text,
     load_iterations,
     run_summaries,
 )
-from active_labeling.experiment.measures import MEASURES
+from active_labeling.experiment.measures import measures_for, quality_measure
 
 AUCS = {
     "auc_trapezoid": "AUC, trapezoid (%)",
@@ -100,7 +101,9 @@ def auc_table(runs: pd.DataFrame, *, n_boot: int = 2000, random_state: int = 0) 
                 f"{column}_high": high,
                 f"{column}_std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
             }
-        row["final_accuracy"] = float(group["final_accuracy"].mean())
+        for score in FINAL_SCORES:
+            if f"final_{score}" in group:
+                row[f"final_{score}"] = float(group[f"final_{score}"].mean())
         if "final_noisy_ratio" in group:
             row["final_noisy_ratio"] = float(group["final_noisy_ratio"].mean())
             row["final_noisy_ratio_std"] = (
@@ -247,12 +250,43 @@ def _table(headers: list[str], rows: list[list[str]], css: str = "") -> str:
     return f'<table class="{_e(css)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _auc_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def auc_labels(quality: str = "accuracy") -> dict[str, str]:
+    """The AUC columns' names, for the score the curves follow (``quality_measure``).
+
+    Examples
+    --------
+    >>> auc_labels("micro_f1")["auc_mean_accuracy"]
+    'AUC, mean micro F1 (%)'
+    """
+    if quality == "accuracy":
+        return dict(AUCS)
+    return {
+        "auc_trapezoid": AUCS["auc_trapezoid"],
+        "auc_mean_accuracy": f"AUC, mean {_name(quality)} (%)",
+    }
+
+
+def _name(score: str) -> str:
+    return {"micro_f1": "micro F1", "macro_f1": "macro F1", "hamming_loss": "Hamming loss"}.get(
+        score, score.replace("_", " ")
+    )
+
+
+def _final_scores(table: pd.DataFrame) -> list[str]:
+    """The final scores the AUC table shows: accuracy, or the multi-label scores."""
+    if "final_micro_f1" in table:
+        return ["micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
+    return ["accuracy"]
+
+
+def _auc_rows(table: pd.DataFrame, quality: str = "accuracy") -> tuple[list[str], list[list[str]]]:
     headers = ["strategy", "runs"]
-    for label in AUCS.values():
+    for label in auc_labels(quality).values():
         headers += [label, "95% interval", "std"]
     noisy = "final_noisy_ratio" in table
-    headers += ["final accuracy"] + (["final noisy ratio (NSR, %)"] if noisy else [])
+    finals = _final_scores(table)
+    headers += [f"final {_name(score)}" for score in finals]
+    headers += ["final noisy ratio (NSR, %)"] if noisy else []
     rows = []
     for record in table.to_dict("records"):
         row = [record["strategy"], str(record["runs"])]
@@ -262,7 +296,7 @@ def _auc_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                 _interval(record[f"{column}_low"], record[f"{column}_high"]),
                 _number(record[f"{column}_std"]),
             ]
-        row.append(_number(record["final_accuracy"], 3))
+        row += [_number(record[f"final_{score}"], 3) for score in finals]
         if noisy:
             row.append(
                 f"{_number(100 * record['final_noisy_ratio'])} ± "
@@ -375,11 +409,13 @@ def write_report(
     if has_baseline:
         atomic_write_text(out / "comparison.csv", comparison.to_csv(index=False))
 
-    plots = [("learning_curves.png", "accuracy", "test accuracy")]
+    quality = quality_measure(experiment.measures)
+    labels = auc_labels(quality)
+    plots = [("learning_curves.png", quality, f"test {_name(quality)}")]
     plots += [
         (f"metric_{name}.png", name, name.replace("_", " "))
         for name in experiment.measures
-        if name not in ("n_labeled", "accuracy")
+        if name not in ("n_labeled", quality)
     ]
     for filename, metric, label in plots:
         plot_curves(
@@ -391,7 +427,7 @@ def write_report(
             random_state=random_state,
         )
 
-    auc_headers, auc_rows = _auc_rows(aucs)
+    auc_headers, auc_rows = _auc_rows(aucs, quality)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -403,10 +439,11 @@ def write_report(
         _table(auc_headers, auc_rows, "auc"),
         '<p class="note">',
         _e(
-            "AUC, trapezoid: the area under the accuracy curve over the labeled rows, divided "
-            "by their range. AUC, mean accuracy: the mean of the test accuracies of the "
-            "iterations, as in the tutorial's Table 1. Intervals: 95% percentile bootstrap "
-            f"of the mean over runs ({n_boot} resamples); std over runs."
+            f"AUC, trapezoid: the area under the test {_name(quality)} curve over the labeled "
+            f"rows, divided by their range. {labels['auc_mean_accuracy'].removesuffix(' (%)')}: "
+            f"the mean of the test {_name(quality)} of the iterations, as in the tutorial's "
+            "Table 1. Intervals: 95% percentile bootstrap of the mean over runs "
+            f"({n_boot} resamples); std over runs."
         ),
         "</p>",
     ]
@@ -418,7 +455,7 @@ def write_report(
             '<p class="note">',
             _e(
                 f"Paired by seed: each run against the {baseline} run of the same seed (same "
-                f"split, same initial labels), on {AUCS[auc]}. Win rate counts ties as half a "
+                f"split, same initial labels), on {labels[auc]}. Win rate counts ties as half a "
                 "win. Wilcoxon signed-rank test, two-sided, over the pairs; interval: "
                 "bootstrap of the mean difference."
             ),
@@ -430,8 +467,9 @@ def write_report(
     parts.append(
         f'<p class="note">{_e("Mean over runs, with the 95% bootstrap band of the mean.")}</p>'
     )
+    known = measures_for(experiment.data().multi_label)
     for filename, metric, label in plots:
-        description = MEASURES[metric].description if metric in MEASURES else ""
+        description = known[metric].description if metric in known else ""
         parts += [
             f"<h3>{_e(label)}</h3>",
             f'<p class="note">{_e(description)}</p>' if description else "",
@@ -453,12 +491,15 @@ def _setup(experiment: ExperimentDir, complete: int, expected: int) -> str:
     data = config.data
     source = {
         "sklearn": f"scikit-learn's {data.sklearn}",
-        "file": f"{data.file} (label {data.label})",
+        "file": f"{data.file} (label {data.label or ', '.join(data.labels or [])})",
         "project": f"project {data.project}, dataset {data.dataset}",
         "generator": f"generator {data.generator} (random_state {data.random_state})",
     }[data.kind]
-    rows = experiment.data().X.shape
+    loaded = experiment.data()
+    rows = loaded.X.shape
     model = config.model.name + (" with standardization" if config.model.standardize else "")
+    if loaded.multi_label:
+        model += f", multi-label ({config.model.multi_label_method}, thresholds 0.5)"
     if config.model.params:
         model += " " + ", ".join(f"{k}={v}" for k, v in config.model.params.items())
     strategies = ", ".join(
@@ -473,7 +514,12 @@ def _setup(experiment: ExperimentDir, complete: int, expected: int) -> str:
     )
     sizes = config.batch_sizes
     items = {
-        "data": f"{source}: {rows[0]} rows, {rows[1]} features",
+        "data": f"{source}: {rows[0]} rows, {rows[1]} features"
+        + (
+            f", {len(loaded.class_names)} classes, {loaded.y.sum(axis=1).mean():.2f} per row"
+            if loaded.multi_label
+            else ""
+        ),
         "model": model,
         "strategies": strategies,
         "labels": (

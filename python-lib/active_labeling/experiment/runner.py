@@ -47,7 +47,7 @@ from active_labeling.experiment.cache import (
 )
 from active_labeling.experiment.config import ExperimentConfig, known_strategies, load_config
 from active_labeling.experiment.data import ExperimentData, load_data, write_snapshot
-from active_labeling.experiment.measures import MEASURES, Step, logged_measures, measure
+from active_labeling.experiment.measures import Step, logged_measures, measure, measures_for
 from active_labeling.samplers._validation import seed_estimator
 
 # Worker processes start with one BLAS/OpenMP thread: two runs on two cores, not four
@@ -82,6 +82,7 @@ def create_experiment(config_path: Path | str, out: Path | str) -> ExperimentDir
         )
     data = load_data(config.data, where=str(config_path))
     _check_sizes(config, data, str(config_path))
+    _check_label_kind(config, data, str(config_path))
     out.mkdir(parents=True, exist_ok=True)
     try:
         digest = write_snapshot(data, out / "data.parquet")
@@ -90,6 +91,7 @@ def create_experiment(config_path: Path | str, out: Path | str) -> ExperimentDir
             label_noise=config.label_noise > 0,
             monitoring=config.monitoring.enabled,
             holdout=config.monitoring.enabled and config.monitoring.holdout_size > 0,
+            multilabel=data.multi_label,
         )
         return ExperimentDir.create(out, config, digest, measures)
     except BaseException:
@@ -110,11 +112,42 @@ def _check_sizes(config: ExperimentConfig, data: ExperimentData, where: str) -> 
     if n_test < 1:
         raise InputError(f"{where}: test: the test set would be empty")
     k = data.classes.shape[0]
+    if data.multi_label:
+        return
     if config.initial.method == "stratified" and config.initial.size < k:
         raise InputError(
             f"{where}: initial.size: a stratified initial sample of {config.initial.size} "
             f"rows cannot hold each of the {k} classes"
         )
+
+
+def _check_label_kind(config: ExperimentConfig, data: ExperimentData, where: str) -> None:
+    """Multi-label data takes the strategies for multi-label models and a random initial
+    sample; single-label data refuses the multi-label strategies. One line, naming the
+    field."""
+    from active_labeling.samplers.registry import STRATEGIES, check_strategy_kind
+
+    for i, spec in enumerate(config.strategies):
+        field = f"strategies.{i}.name"
+        if spec.name in STRATEGIES:
+            try:
+                check_strategy_kind(spec.name, data.multi_label, field=field)
+            except InputError as exc:
+                raise InputError(f"{where}: {exc} (the data is {_kind(data)})") from None
+        elif spec.name != "auto" and data.multi_label:
+            raise InputError(
+                f"{where}: {field}: {spec.name!r} ranks single-label models, and the data is "
+                "multi-label"
+            )
+    if data.multi_label and config.initial.method == "stratified":
+        raise InputError(
+            f"{where}: initial.method: 'stratified' splits single classes; multi-label data "
+            "takes a random initial sample (method = 'random')"
+        )
+
+
+def _kind(data: ExperimentData) -> str:
+    return f"multi-label, {len(data.class_names)} classes" if data.multi_label else "single-label"
 
 
 # -- the per-seed plan --------------------------------------------------------------------------
@@ -151,11 +184,13 @@ def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -
     codes = data.codes
     n = codes.shape[0]
     split_seed = streams.int_seed(streams.stream(seed, streams.SPLIT))
+    # Label sets are not stratified: their combinations are too many for strata.
+    stratify = config.test.stratify and not data.multi_label
     try:
         first, second = train_test_split(
             np.arange(n),
             test_size=config.test.fraction,
-            stratify=codes if config.test.stratify else None,
+            stratify=codes if stratify else None,
             random_state=split_seed,
         )
     except ValueError as exc:
@@ -187,6 +222,8 @@ def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -
 def _initial_sample(config, codes, pool, rng: np.random.Generator) -> np.ndarray:
     size = config.initial.size
     y_pool = codes[pool]
+    if y_pool.ndim == 2:  # label sets: a uniform draw (one-vs-rest takes any set of labels)
+        return pool[np.sort(rng.permutation(pool.shape[0])[:size])]
     if config.initial.method == "random":
         from active_labeling.experiment.simulation import initial_sample
 
@@ -214,6 +251,9 @@ def _oracle_labels(config, codes, rng: np.random.Generator) -> np.ndarray:
     asked for."""
     if config.label_noise <= 0:
         return codes
+    if codes.ndim == 2:  # label sets: each (row, class) answer flipped on its own
+        flip = rng.random(codes.shape) < config.label_noise
+        return np.where(flip, 1 - codes, codes)
     k = int(codes.max()) + 1
     flip = rng.random(codes.shape[0]) < config.label_noise
     offset = rng.integers(1, k, size=codes.shape[0])
@@ -240,9 +280,11 @@ class _Run:
         self._oracle = None
 
     def fit(self, iteration: int, labeled: np.ndarray):
-        model = self.config.model.build()
+        from active_labeling.models.multilabel import fit_quietly
+
+        model = self.config.model.build(multilabel=self.data.multi_label)
         seed_estimator(model, streams.generator(self.key.seed, streams.MODEL, self.hk, iteration))
-        return model.fit(self.X[labeled], self.plan.revealed[labeled])
+        return fit_quietly(model, self.X[labeled], self.plan.revealed[labeled])
 
     def step(self, iteration, labeled, model, batch, previous_labeled, previous_model) -> Step:
         return Step(
@@ -291,7 +333,11 @@ class _Run:
                 np.array([r["n_labeled"] for r in seen], dtype=np.float64),
                 {m: np.array([r[m] for r in seen], dtype=np.float64) for m in names},
             )
-            choices.append(auto.choose(history, [c.strategy for c in choices]))
+            choices.append(
+                auto.choose(
+                    history, [c.strategy for c in choices], multilabel=self.data.multi_label
+                )
+            )
         return choices
 
     def select(self, iteration: int, labeled: np.ndarray, model, records=()) -> np.ndarray:
@@ -299,6 +345,7 @@ class _Run:
         from active_labeling.samplers.registry import (
             STRATEGIES,
             make_sampler,
+            multilabel_params,
             needs_classifier,
             strategy_view,
         )
@@ -325,6 +372,10 @@ class _Run:
             name, params = choices[-1].strategy, {}
         X = self.X
         if name in STRATEGIES:
+            if self.data.multi_label:
+                # WKMeans weighs with the mean binary uncertainty (the harness keeps 0.5 as
+                # every class's threshold).
+                params = multilabel_params(name, params)
             if self.config.model.strategy_features == "model":
                 model, X = strategy_view(name, model, X)
             sampler = make_sampler(
@@ -357,13 +408,12 @@ class _Run:
         return unlabeled[picks]
 
     def selection_rows(self, iteration: int, positions: np.ndarray) -> pd.DataFrame:
-        labels = self.data.classes[self.plan.revealed[positions]]
         return pd.DataFrame(
             {
                 "iteration": np.full(positions.shape[0], iteration, dtype=np.int64),
                 "position": positions.astype(np.int64),
                 "row_id": self.data.row_ids[positions],
-                "label": [str(v) for v in labels],
+                "label": self.data.label_text(self.plan.revealed[positions]),
             }
         )
 
@@ -625,9 +675,10 @@ def replay_experiment(
     n_jobs = _check_jobs(n_jobs)
     experiment = ExperimentDir(root)
     names = list(metrics) if metrics else experiment.measures
-    unknown = [n for n in names if n not in MEASURES]
+    known = measures_for(experiment.data().multi_label)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise InputError(f"unknown metric {unknown[0]!r}; choose one of {', '.join(MEASURES)}")
+        raise InputError(f"unknown metric {unknown[0]!r}; choose one of {', '.join(known)}")
     if "noisy_ratio" in names and experiment.data().noisy is None:
         raise InputError("metric 'noisy_ratio' needs data that marks noisy rows")
     keys = [k for k in experiment.run_keys() if experiment.run_files(k).read_metrics()]

@@ -231,6 +231,46 @@ def noisy_blobs_hd(random_state=None, **overrides):
     return make_noisy_blobs("HD", random_state=random_state, **overrides)
 
 
+def multilabel(random_state=None, **params):
+    """scikit-learn's ``make_multilabel_classification``: the generator named
+    ``multilabel``, for multi-label experiments.
+
+    ``params`` are that function's (``n_samples``, ``n_features``, ``n_classes``,
+    ``n_labels``: the mean number of classes per item, ``length``, ``allow_unlabeled``);
+    the defaults are scikit-learn's. Items are bags of words drawn from their classes'
+    word distributions, so the features are counts. Returns ``(X, Y, None)``, Y an (n, k)
+    indicator matrix: no row is marked noisy.
+
+    Examples
+    --------
+    >>> X, Y, noisy = multilabel(0, n_samples=50, n_classes=4)
+    >>> X.shape, Y.shape, noisy is None
+    ((50, 20), (50, 4), True)
+    """
+    from sklearn.datasets import make_multilabel_classification
+
+    unknown = set(params) - MULTILABEL_PARAMS
+    if unknown:
+        raise InputError(
+            f"multilabel: no parameter {sorted(unknown)[0]!r}; it takes "
+            f"{', '.join(sorted(MULTILABEL_PARAMS))}"
+        )
+    try:
+        X, Y = make_multilabel_classification(random_state=random_state, **params)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"multilabel: {exc}") from None
+    return X.astype(np.float64), Y.astype(np.int64), None
+
+
+MULTILABEL_PARAMS = frozenset(
+    {"n_samples", "n_features", "n_classes", "n_labels", "length", "allow_unlabeled"}
+)
+
 #: The data generators by name, for experiment configs (``data = {generator = "..."}``).
-#: Each returns ``(X, y, noisy)``.
-GENERATORS = {"noisy_blobs_ld": noisy_blobs_ld, "noisy_blobs_hd": noisy_blobs_hd}
+#: Each returns ``(X, y, noisy)``; ``multilabel`` returns an indicator matrix for y and
+#: None for noisy.
+GENERATORS = {
+    "noisy_blobs_ld": noisy_blobs_ld,
+    "noisy_blobs_hd": noisy_blobs_hd,
+    "multilabel": multilabel,
+}

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,11 @@ from active_labeling.errors import InputError
 from active_labeling.flow.engines import model_input
 from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.project import Project
+from active_labeling.metrics import label_sets
 from active_labeling.models import list_models, load_model
+from active_labeling.models.multilabel import multilabel_scores, predict_label_sets
 from active_labeling.models.saved import SavedModel
+from active_labeling.samplers.multilabel_scores import binary_least_confidence
 from active_labeling.samplers.scores import get_score_function
 from active_labeling.store.connection import quote_identifier, transaction
 from active_labeling.store.datasets import (
@@ -49,6 +52,7 @@ from active_labeling.store.datasets import (
     dataset_schema,
     require_dataset,
 )
+from active_labeling.store.label_sets import label_set_matrix
 
 #: Metric names written by this module (the ``metric`` column), besides ``ADVICE_METRICS``.
 METRICS = (
@@ -66,12 +70,18 @@ METRICS = (
     "uncertainty_variance",
     "holdout_accuracy",
     "holdout_macro_f1",
+    "holdout_micro_f1",
+    "holdout_hamming_loss",
     "cv_accuracy",
     "cv_macro_f1",
+    "cv_micro_f1",
+    "cv_hamming_loss",
     "class_share",
+    "label_cardinality",
     "labels_per_hour",
     "median_lead_time_s",
     "labeler_kappa",
+    "labeler_class_kappa",
     "batch_size",
 )
 
@@ -283,10 +293,16 @@ class _Versions:
         saved = self.saved(version)
         return saved.pipeline.predict_proba(frame[saved.meta.feature_columns])
 
+    def _decide(self, version: str, proba: np.ndarray) -> np.ndarray:
+        """Predicted classes, or for a multi-label version the predicted label sets (an
+        indicator matrix: each class where its probability reaches its threshold)."""
+        meta = self.saved(version).meta
+        if meta.multi_label:
+            return predict_label_sets(proba, list(meta.thresholds.values()))
+        return np.asarray(meta.classes, dtype=object)[proba.argmax(axis=1)]
+
     def predict(self, version: str, frame: pd.DataFrame) -> np.ndarray:
-        proba = self.proba(version, frame)
-        classes = np.asarray(self.saved(version).meta.classes, dtype=object)
-        return classes[proba.argmax(axis=1)]
+        return self._decide(version, self.proba(version, frame))
 
     def sample_proba(self, version: str, sample: pd.DataFrame) -> np.ndarray:
         if version not in self._sample_proba:
@@ -294,8 +310,7 @@ class _Versions:
         return self._sample_proba[version]
 
     def sample_predict(self, version: str, sample: pd.DataFrame) -> np.ndarray:
-        classes = np.asarray(self.saved(version).meta.classes, dtype=object)
-        return classes[self.sample_proba(version, sample).argmax(axis=1)]
+        return self._decide(version, self.sample_proba(version, sample))
 
 
 def _clean(value) -> float | None:
@@ -359,6 +374,7 @@ def monitor(
     columns: list[str] = []
     for version in sorted(needed, key=int):
         saved = loaded.saved(version)
+        saved.check_label_kind(project.settings.multi_label, str(project.config_path))
         saved.check_pool_columns(available)
         high_water[version] = _high_water(con, dataset, saved)
         columns += [c for c in saved.meta.feature_columns if c not in columns]
@@ -378,7 +394,9 @@ def monitor(
         label_column = params.holdout_label_column or project.settings.label_column
         holdout_data = _holdout(con, holdout, label_column, columns)
 
-    score = get_score_function(params.uncertainty)
+    multilabel = project.settings.multi_label
+    kind = _MultiLabel(project, dataset, loaded) if multilabel else _SingleLabel()
+    score = binary_least_confidence if multilabel else get_score_function(params.uncertainty)
     batch_scores: dict[str, np.ndarray | None] = {}
 
     def batch(version: str) -> pd.Series:
@@ -425,17 +443,32 @@ def monitor(
         saved = loaded.saved(version)
         previous = loaded.previous(version)
         proba_sample = loaded.sample_proba(version, sample)
-        add("mean_confidence", m.mean_confidence(proba_sample), sample_size=len(sample))
+        add(
+            "mean_confidence",
+            kind.mean_confidence(proba_sample),
+            sample_size=len(sample),
+            **kind.method("mean_confidence"),
+        )
         unlabeled = ~sample.index.isin(current.index)
         if unlabeled.any():
-            mean_u, _ = m.sample_uncertainty(proba_sample[unlabeled])
-            add("overall_uncertainty", mean_u, sample_size=int(unlabeled.sum()))
+            mean_u, _ = kind.sample_uncertainty(proba_sample[unlabeled])
+            add(
+                "overall_uncertainty",
+                mean_u,
+                sample_size=int(unlabeled.sum()),
+                **kind.method("uncertainty"),
+            )
             # A maximum grows with the rows it is taken over: over the same number as in the
             # advice study (MAX_UNCERTAINTY_ROWS), so that its calibrated threshold holds.
             subset = unlabeled & max_rows
             if subset.any():
-                _, max_u = m.sample_uncertainty(proba_sample[subset])
-                add("max_uncertainty", max_u, sample_size=int(subset.sum()))
+                _, max_u = kind.sample_uncertainty(proba_sample[subset])
+                add(
+                    "max_uncertainty",
+                    max_u,
+                    sample_size=int(subset.sum()),
+                    **kind.method("uncertainty"),
+                )
         if previous is not None:
             before, now = (
                 loaded.sample_predict(previous, sample),
@@ -443,15 +476,17 @@ def monitor(
             )
             add(
                 "contradiction_ratio",
-                m.contradiction_ratio(before, now),
+                kind.contradiction_ratio(before, now),
                 previous_version=previous,
                 sample_size=len(sample),
+                **kind.method("contradiction_ratio"),
             )
             add(
                 "stop_set_kappa",
-                m.stop_set_kappa(before, now),
+                kind.stop_set_agreement(before, now),
                 previous_version=previous,
                 sample_size=len(sample),
+                **kind.method("agreement"),
             )
             new = batch(version)
             earlier = labels[previous]
@@ -477,21 +512,23 @@ def monitor(
                 # chose it (k-1), not version k, which was trained on the batch's labels.
                 add(
                     "batch_agreement",
-                    m.batch_agreement(
+                    kind.batch_agreement(
                         loaded.predict(previous, features.loc[new.index]),
                         space_new,
                         space_earlier,
-                        earlier.to_numpy(),
+                        kind.labels(earlier, previous),
                     ),
-                    method="cohen_kappa",
+                    method=kind.method("agreement").get("method", "cohen_kappa"),
                     previous_version=previous,
                 )
                 add(
                     "batch_easiness",
-                    m.batch_easiness(
-                        loaded.predict(previous, features.loc[new.index]), new.to_numpy()
+                    kind.batch_easiness(
+                        loaded.predict(previous, features.loc[new.index]),
+                        kind.labels(new, previous),
                     ),
                     previous_version=previous,
+                    **kind.method("easiness"),
                 )
                 # What a uniformly drawn batch would have measured: the sample rows still
                 # unlabeled before the batch stand for it (the strategy advice compares).
@@ -506,13 +543,13 @@ def monitor(
                     )
                     add(
                         "random_batch_agreement",
-                        m.batch_agreement(
+                        kind.batch_agreement(
                             loaded.sample_predict(previous, sample)[spare],
                             space_sample[spare],
                             space_earlier,
-                            earlier.to_numpy(),
+                            kind.labels(earlier, previous),
                         ),
-                        method="cohen_kappa",
+                        method=kind.method("agreement").get("method", "cohen_kappa"),
                         previous_version=previous,
                         sample_size=int(spare.sum()),
                     )
@@ -526,19 +563,30 @@ def monitor(
                 add(
                     "uncertainty_variance",
                     m.uncertainty_variance(recent, window=len(recent)),
-                    uncertainty=params.uncertainty,
+                    uncertainty="mean_binary_least_confidence"
+                    if multilabel
+                    else params.uncertainty,
                     batches=len(recent),
                 )
         if holdout_data is not None:
             X_holdout, y_holdout = holdout_data
-            scores = m.holdout_scores(y_holdout.to_numpy(), loaded.predict(version, X_holdout))
-            details = {"optimistic": False, "method": "holdout", "n": len(y_holdout)}
-            add("holdout_accuracy", scores["accuracy"], **details)
-            add("holdout_macro_f1", scores["macro_f1"], **details)
+            predicted = loaded.predict(version, X_holdout)
+            for metric, value, details in kind.holdout(y_holdout, predicted, version, holdout):
+                add(metric, value, **details)
+        elif multilabel:
+            for metric, value, details in _cross_validated_sets(saved):
+                add(metric, value, **details)
         else:
             for metric, value, details in _cross_validated(saved, features, current, params):
                 add(metric, value, **details)
-        for metric, value, details in _label_metrics(events, high_water[version], current, params):
+        label_metrics = (
+            _label_set_metrics(
+                events, high_water[version], kind.labels(current, version), saved, params
+            )
+            if multilabel
+            else _label_metrics(events, high_water[version], current, params)
+        )
+        for metric, value, details in label_metrics:
             add(metric, value, **details)
 
         rows += version_rows
@@ -606,16 +654,138 @@ def _cross_validated(saved: SavedModel, features, labels: pd.Series, params: Mon
     yield "cv_macro_f1", scores["macro_f1"], details
 
 
-def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params):
-    """Class balance and the labelers' pace and agreement, as of the version's labels."""
-    if labels.empty:
+class _SingleLabel:
+    """The metrics of a single-label project: predictions are classes."""
+
+    mean_confidence = staticmethod(m.mean_confidence)
+    sample_uncertainty = staticmethod(m.sample_uncertainty)
+    contradiction_ratio = staticmethod(m.contradiction_ratio)
+    stop_set_agreement = staticmethod(m.stop_set_kappa)
+    batch_agreement = staticmethod(m.batch_agreement)
+    batch_easiness = staticmethod(m.batch_easiness)
+
+    def method(self, what: str) -> dict:
+        return {}
+
+    def labels(self, labels: pd.Series, version: str) -> np.ndarray:
+        return labels.to_numpy()
+
+    def holdout(self, y_holdout: pd.Series, predicted, version: str, dataset: str):
+        scores = m.holdout_scores(y_holdout.to_numpy(), predicted)
+        details = {"optimistic": False, "method": "holdout", "n": len(y_holdout)}
+        yield "holdout_accuracy", scores["accuracy"], details
+        yield "holdout_macro_f1", scores["macro_f1"], details
+
+
+class _MultiLabel:
+    """The metrics of a multi-label project (``metrics.label_sets``): predictions and
+    labels are sets (indicator matrices), agreement is their Jaccard index, uncertainty and
+    confidence those of each class's binary decision. The names stay those the stopping
+    advice reads; ``details.method`` says which variant a row holds."""
+
+    mean_confidence = staticmethod(label_sets.binary_mean_confidence)
+    sample_uncertainty = staticmethod(label_sets.binary_sample_uncertainty)
+    contradiction_ratio = staticmethod(label_sets.set_contradiction_ratio)
+    stop_set_agreement = staticmethod(label_sets.set_agreement)
+    batch_agreement = staticmethod(label_sets.set_batch_agreement)
+    batch_easiness = staticmethod(label_sets.set_batch_easiness)
+
+    _METHODS: ClassVar[dict[str, str]] = {
+        "mean_confidence": "mean binary confidence",
+        "uncertainty": "mean binary least confidence",
+        "contradiction_ratio": "label set changed",
+        "agreement": "jaccard",
+        "easiness": "jaccard",
+    }
+
+    def __init__(self, project: Project, dataset: str, versions: _Versions):
+        self.project, self.dataset, self.versions = project, dataset, versions
+
+    def method(self, what: str) -> dict:
+        return {"method": self._METHODS[what]}
+
+    def labels(self, labels: pd.Series, version: str, where: str | None = None) -> np.ndarray:
+        """The label sets of ``labels`` (item -> JSON list) over the classes of ``version``."""
+        where = where or f"dataset {self.dataset!r}"
+        return label_set_matrix(
+            labels.to_numpy(),
+            self.versions.saved(version).meta.classes,
+            where=lambda i: f"{where}, item {labels.index[i]!r}",
+        )
+
+    def holdout(self, y_holdout: pd.Series, predicted, version: str, dataset: str):
+        truth = self.labels(y_holdout, version, where=f"holdout dataset {dataset!r}")
+        scores = multilabel_scores(truth, predicted)
+        details = {"optimistic": False, "method": "holdout", "n": len(y_holdout)}
+        # Accuracy is the subset accuracy (the whole set right), as scikit-learn's
+        # accuracy_score counts it on sets: the signal of the holdout and cost rules.
+        yield "holdout_accuracy", scores["subset_accuracy"], {**details, "score": "subset"}
+        yield "holdout_micro_f1", scores["f1_micro"], details
+        yield "holdout_macro_f1", scores["f1_macro"], details
+        yield "holdout_hamming_loss", scores["hamming_loss"], details
+
+
+def _cross_validated_sets(saved: SavedModel):
+    """A multi-label version's own cross-validated scores (train-model computed them, with
+    thresholds chosen on the other folds), marked optimistic."""
+    cv = saved.meta.cv_scores
+    if cv is None:
         return
-    for label, share in m.class_balance(labels.to_numpy()).items():
-        yield "class_share", share, {"class": label}
+    details = {
+        "optimistic": True,
+        "method": "cross-validation",
+        "folds": len(cv.f1_micro.folds),
+        "source": "train-model",
+    }
+    yield (
+        "cv_accuracy",
+        cv.subset_accuracy.mean,
+        {**details, "score": "subset", "std": cv.subset_accuracy.std},
+    )
+    yield "cv_micro_f1", cv.f1_micro.mean, {**details, "std": cv.f1_micro.std}
+    yield "cv_macro_f1", cv.f1_macro.mean, {**details, "std": cv.f1_macro.std}
+    yield "cv_hamming_loss", cv.hamming_loss.mean, {**details, "std": cv.hamming_loss.std}
+
+
+def _label_set_metrics(events: pd.DataFrame, high_water, Y: np.ndarray, saved: SavedModel, params):
+    """Class frequency, label cardinality, and the labelers' pace and per-class agreement,
+    as of a multi-label version's labels."""
+    if Y.shape[0] == 0:
+        return
+    classes = saved.meta.classes
+    for label, share in label_sets.class_frequency(Y, classes).items():
+        yield "class_share", share, {"class": label, "method": "share of items holding it"}
+    yield "label_cardinality", label_sets.label_cardinality(Y), {}
     seen = events[events["event_id"] <= high_water] if high_water is not None else events[:0]
     if seen.empty:
         return
-    pace = m.labels_per_hour(seen, idle_gap_s=params.idle_gap_s)
+    yield from _pace(seen, params.idle_gap_s)
+    agreement = label_sets.per_class_labeler_agreement(seen, classes)
+    measured = {c: a for c, a in agreement.items() if a["n_items"]}
+    for c, a in measured.items():
+        yield (
+            "labeler_class_kappa",
+            a["kappa"],
+            {"class": c, **{k: a[k] for k in ("method", "n_items", "n_annotators")}},
+        )
+    kappas = [a["kappa"] for a in measured.values() if math.isfinite(a["kappa"])]
+    if measured:
+        first = next(iter(measured.values()))
+        yield (
+            "labeler_kappa",
+            float(np.mean(kappas)) if kappas else math.nan,
+            {
+                "method": f"mean per-class {first['method']} kappa",
+                "classes": len(kappas),
+                "n_items": first["n_items"],
+                "n_annotators": first["n_annotators"],
+            },
+        )
+
+
+def _pace(seen: pd.DataFrame, idle_gap_s: float):
+    """Labels per hour per annotator, and the median lead time."""
+    pace = m.labels_per_hour(seen, idle_gap_s=idle_gap_s)
     for row in pace.itertuples(index=False):
         if math.isfinite(row.labels_per_hour):
             yield (
@@ -630,6 +800,18 @@ def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params):
     lead = m.median_lead_time(seen)
     if math.isfinite(lead):
         yield "median_lead_time_s", lead, {}
+
+
+def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params):
+    """Class balance and the labelers' pace and agreement, as of the version's labels."""
+    if labels.empty:
+        return
+    for label, share in m.class_balance(labels.to_numpy()).items():
+        yield "class_share", share, {"class": label}
+    seen = events[events["event_id"] <= high_water] if high_water is not None else events[:0]
+    if seen.empty:
+        return
+    yield from _pace(seen, params.idle_gap_s)
     agreement = m.labeler_agreement(seen)
     if agreement["n_items"]:
         yield (

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from active_labeling.errors import InputError
 from active_labeling.flow.config_errors import config_error
@@ -63,6 +70,9 @@ class ProjectSettings(_Strict):
     text_columns: list[str] = Field(default_factory=list)
     #: Several classes per item: a label event holds a JSON list of classes.
     multi_label: bool = False
+    #: Multi-label projects: whether an empty label set (no class applies) is an answer.
+    #: When false, imports, the app and training refuse an empty set, naming the item.
+    allow_empty: bool = True
     #: Share of items handed to a second labeler, to measure agreement between labelers.
     overlap: float = Field(default=0.0, ge=0.0, lt=1.0)
 
@@ -72,6 +82,15 @@ class ProjectSettings(_Strict):
         if len(set(classes)) != len(classes):
             raise ValueError("classes must be distinct")
         return classes
+
+    @model_validator(mode="after")
+    def _label_sets_need_classes(self) -> ProjectSettings:
+        if self.multi_label and not self.classes:
+            raise ValueError(
+                "multi_label = true needs the classes (--classes a,b,c): a label set is "
+                "a list of them"
+            )
+        return self
 
 
 class DatasetEntry(_Strict):

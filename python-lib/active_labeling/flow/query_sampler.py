@@ -27,10 +27,13 @@ from active_labeling.samplers.auto import AutoChoice, AutoStrategy
 from active_labeling.samplers.registry import (
     DISTANCE_STRATEGIES,
     STRATEGIES,
+    check_strategy_kind,
     make_sampler,
+    multilabel_params,
     needs_classifier,
 )
 from active_labeling.store.datasets import dataset_schema
+from active_labeling.store.label_sets import label_set_matrix
 from active_labeling.store.labels import labeled_item_ids
 from active_labeling.store.queue import QueueGeneration, export_generation, write_generation
 
@@ -80,9 +83,18 @@ class QueryResult:
     auto: AutoChoice | None = None
 
 
-def choose_auto(con, *, queue: str, dataset: str, model: str, strategy_params: dict) -> AutoChoice:
+def choose_auto(
+    con,
+    *,
+    queue: str,
+    dataset: str,
+    model: str,
+    strategy_params: dict,
+    multilabel: bool = False,
+) -> AutoChoice:
     """What ``auto`` runs now: its choice from the model's monitoring metrics and the
-    strategies of the queue's earlier generations (oldest first)."""
+    strategies of the queue's earlier generations (oldest first); for a multi-label model,
+    along the multi-label ladder."""
     from active_labeling.flow.monitoring import metric_history
 
     try:
@@ -99,7 +111,9 @@ def choose_auto(con, *, queue: str, dataset: str, model: str, strategy_params: d
         ).fetchall()
     ]
     history = metric_history(con, model, dataset=dataset)
-    return auto.choose(History.from_frame(history) if len(history) else None, previous)
+    return auto.choose(
+        History.from_frame(history) if len(history) else None, previous, multilabel=multilabel
+    )
 
 
 def query_sampler(
@@ -119,6 +133,8 @@ def query_sampler(
     engine bound to a cluster it already holds).
     """
     saved = load_model(project.models_dir, model, params.model_version)
+    saved.check_label_kind(project.settings.multi_label, str(project.config_path))
+    multilabel = saved.meta.multi_label
     columns = list(saved.meta.feature_columns)
     saved.check_pool_columns(name for name, _ in dataset_schema(con, dataset))
     pipeline = saved.pipeline
@@ -126,10 +142,24 @@ def query_sampler(
     auto = None
     if params.strategy == "auto":
         auto = choose_auto(
-            con, queue=queue, dataset=dataset, model=model, strategy_params=params.strategy_params
+            con,
+            queue=queue,
+            dataset=dataset,
+            model=model,
+            strategy_params=params.strategy_params,
+            multilabel=multilabel,
         )
         recorded["auto"] = {"chosen": auto.strategy, "action": auto.action, "reasons": auto.reasons}
         params = params.model_copy(update={"strategy": auto.strategy, "strategy_params": {}})
+    check_strategy_kind(params.strategy, multilabel)
+    if multilabel:
+        # WKMeans weighs with the mean binary uncertainty, BADGE and label cardinality take
+        # the model's thresholds: recorded with the generation, and sent to the engines.
+        completed = multilabel_params(
+            params.strategy, params.strategy_params, list(saved.meta.thresholds.values())
+        )
+        params = params.model_copy(update={"strategy_params": completed})
+        recorded["strategy_params"] = completed
     feature_space = params.strategy in DISTANCE_STRATEGIES
     classifier = pipeline[-1] if feature_space else pipeline
     sampler = make_sampler(
@@ -141,8 +171,16 @@ def query_sampler(
     )
     X_labeled, y_labeled = labeled_frame(con, dataset, columns)
     check_no_infinity(X_labeled, X_labeled.index, dataset)
+    labels = y_labeled.to_numpy()
+    if multilabel:
+        labels = label_set_matrix(
+            labels,
+            saved.meta.classes,
+            allow_empty=project.settings.allow_empty,
+            where=lambda i: f"dataset {dataset!r}, item {y_labeled.index[i]!r}",
+        )
     if len(X_labeled):
-        sampler.fit(model_input(pipeline, X_labeled, feature_space), y_labeled.to_numpy())
+        sampler.fit(model_input(pipeline, X_labeled, feature_space), labels)
     else:
         sampler.fit()
     job = QueryJob(
@@ -155,7 +193,7 @@ def query_sampler(
         feature_space=feature_space,
         sampler=sampler,
         labeled_frame=X_labeled,
-        labels=y_labeled,
+        labels=labels,
         labeled_ids=pa.array(sorted(labeled_item_ids(con, dataset)), pa.string()),
         progress=progress,
     )

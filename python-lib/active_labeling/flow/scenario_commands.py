@@ -12,6 +12,9 @@ import math
 SHOWN_METRICS = (
     "holdout_accuracy",
     "cv_accuracy",
+    # Multi-label models: their accuracy above is the subset accuracy.
+    "holdout_micro_f1",
+    "cv_micro_f1",
     "contradiction_ratio",
     "stop_set_kappa",
     "max_uncertainty",

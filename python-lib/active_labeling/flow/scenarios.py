@@ -482,6 +482,10 @@ def list_runs(con, scenario: str | None = None, limit: int = 20) -> pd.DataFrame
 # --- the default recipes ---------------------------------------------------------------------
 
 
+#: The default scenario's strategy in a multi-label project (docs/multilabel-study.md).
+MULTI_LABEL_DEFAULT_STRATEGY = "wkmeans"
+
+
 def declare_default_recipes(
     project: Project,
     dataset: str,
@@ -498,7 +502,10 @@ def declare_default_recipes(
     scenario too when it has none. Returns the names declared.
 
     ``model`` and ``queue`` default to what the ``train`` and ``query`` recipes already
-    declared write, if they exist, else to ``model`` and ``queue``.
+    declared write, if they exist, else to ``model`` and ``queue``. A multi-label project's
+    ``query`` ranks with ``wkmeans`` weighted by the mean binary uncertainty (the recipe's
+    default, margin, ranks single-label models only; in the multi-label study WKMeans beat
+    random on 2 of 4 data sets and lost on none).
     """
     from active_labeling.flow.recipes import add_recipe
 
@@ -529,7 +536,12 @@ def declare_default_recipes(
         name = DEFAULT_RECIPES[recipe_type]
         if name in project.config.recipes:
             continue
-        add_recipe(project, recipe_type, name, params={}, **bindings)
+        params = (
+            {"strategy": MULTI_LABEL_DEFAULT_STRATEGY}
+            if recipe_type == "query-sampler" and project.settings.multi_label
+            else {}
+        )
+        add_recipe(project, recipe_type, name, params=params, **bindings)
         declared.append(name)
     if not project.config.scenarios:
         project.config.scenarios.update(default_scenarios())

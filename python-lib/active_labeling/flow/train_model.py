@@ -11,7 +11,9 @@ from active_labeling.flow.feature_checks import check_no_infinity
 from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import save_model, train_classifier
+from active_labeling.models.multilabel import train_multilabel_classifier
 from active_labeling.store.connection import transaction
+from active_labeling.store.label_sets import label_set_matrix
 
 
 class TrainModelParams(BaseModel):
@@ -26,18 +28,22 @@ class TrainModelParams(BaseModel):
     text_columns: list[str] = Field(default_factory=list)
     cv_folds: int = Field(default=5, ge=2, le=20)
     random_state: int = 0
+    #: Multi-label projects: one binary model per class, or a classifier chain.
+    multi_label_method: Literal["one_vs_rest", "classifier_chain"] = "one_vs_rest"
 
 
 def train_model(con, project: Project, *, dataset: str, model: str, params: TrainModelParams):
     """Fit the classifier on the current labels of ``dataset``; save it as a new version.
 
+    A multi-label project gets a multi-label model (``models.multilabel``): its label sets
+    are checked against the project's classes (and ``allow_empty``) first, naming the item.
     Returns the ``SavedModel``.
     """
-    if project.settings.multi_label:
+    settings = project.settings
+    if not settings.multi_label and params.multi_label_method != "one_vs_rest":
         raise InputError(
-            f"{project.config_path}: the project is multi-label (multi_label = true); "
-            "train-model fits single-label classifiers only: export the labels "
-            "(`active-labeling labels export`) to train a multi-label model elsewhere"
+            f"multi_label_method {params.multi_label_method!r} is for multi-label projects, "
+            f"and {project.config_path} has multi_label = false"
         )
     columns = params.feature_columns or project.feature_columns(dataset)
     # One snapshot: the labels read are exactly those up to the high-water mark recorded.
@@ -52,7 +58,26 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
             f"dataset {dataset!r} has no labeled item yet: import labels "
             "(`active-labeling labels import`) or label some in the app"
         )
-    classes = project.settings.classes
+    classes = settings.classes
+    if settings.multi_label:
+        trained = train_multilabel_classifier(
+            frame,
+            label_set_matrix(
+                labels.to_numpy(),
+                classes,
+                allow_empty=settings.allow_empty,
+                where=lambda i: f"dataset {dataset!r}, item {labels.index[i]!r}",
+            ),
+            classes=classes,
+            feature_columns=columns,
+            classifier=params.classifier,
+            method=params.multi_label_method,
+            text_columns=params.text_columns or settings.text_columns,
+            cv=params.cv_folds,
+            random_state=params.random_state,
+        )
+        trained.meta = trained.meta.model_copy(update={"label_event_id": high_water})
+        return save_model(project.models_dir, model, trained)
     if classes:
         outside = sorted(set(labels) - set(classes))
         if outside:
@@ -64,7 +89,7 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
         labels,
         feature_columns=columns,
         classifier=params.classifier,
-        text_columns=params.text_columns or project.settings.text_columns,
+        text_columns=params.text_columns or settings.text_columns,
         cv=params.cv_folds,
         random_state=params.random_state,
     )

@@ -1,4 +1,5 @@
-"""The model's hint on each item (predicted class and confidence), off the handout's path.
+"""The model's hint on each item (predicted class, or predicted set of a multi-label model,
+and confidence), off the handout's path.
 
 A hint needs the queue's model: loading it takes a moment, and a pipeline's
 ``predict_proba`` on one row costs tens of milliseconds of Python, so neither may happen
@@ -16,6 +17,7 @@ import logging
 import threading
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from active_labeling.errors import ActiveLabelingError
@@ -141,6 +143,8 @@ class Hints:
             proba = saved.pipeline.predict_proba(frame[saved.meta.feature_columns])
         except (KeyError, ValueError):
             return {}
+        if saved.meta.multi_label:
+            return _predicted_sets(saved.meta, frame.index, proba)
         best = proba.argmax(axis=1)
         classes = saved.meta.classes
         return {
@@ -164,3 +168,32 @@ class Hints:
             frame = pd.DataFrame([records[i] for i in missing], index=missing)
             found.update(self._predict(saved, frame))
         return found
+
+
+#: The hint's text for a predicted empty set.
+NO_CLASS = "no class"
+
+
+def _predicted_sets(meta, item_ids, proba) -> dict[str, dict]:
+    """A multi-label model's hint per item: the predicted set (each class whose probability
+    reaches its threshold), as a list (``labels``) and as text (``label``, what the page
+    shows), the probability of each class, and the confidence: the mean over the classes
+    of the probability of the decision taken (``p`` for a class in the set, ``1 - p`` for
+    one left out)."""
+    from active_labeling.models.multilabel import predict_label_sets
+
+    classes = meta.classes
+    chosen = predict_label_sets(proba, list(meta.thresholds.values())).astype(bool)
+    decided = np.where(chosen, proba, 1.0 - proba).mean(axis=1)
+    hints = {}
+    for i, item_id in enumerate(item_ids):
+        labels = [c for c, held in zip(classes, chosen[i], strict=True) if held]
+        hints[item_id] = {
+            "label": ", ".join(labels) or NO_CLASS,
+            "labels": labels,
+            "confidence": round(float(decided[i]), 4),
+            "probabilities": {
+                c: round(float(p), 4) for c, p in zip(classes, proba[i], strict=True)
+            },
+        }
+    return hints

@@ -147,6 +147,7 @@ class LabelingService:
         self.lease = timedelta(minutes=lease_minutes)
         self.classes = list(project.settings.classes)
         self.multi_label = project.settings.multi_label
+        self.allow_empty = project.settings.allow_empty
         self.overlap = project.settings.overlap
         if not self.classes:
             raise InputError(
@@ -487,6 +488,10 @@ class LabelingService:
         if unknown:
             raise InputError(
                 f"label {unknown[0]!r} is not one of the classes ({', '.join(self.classes)})"
+            )
+        if not labels and not self.allow_empty:
+            raise InputError(
+                "labels: choose at least one class (this project has allow_empty = false)"
             )
         return encode_labels(labels, self.classes)
 

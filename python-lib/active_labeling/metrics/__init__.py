@@ -35,6 +35,17 @@ from active_labeling.metrics.exploration import (
 )
 from active_labeling.metrics.kappa import cohen_kappa, fleiss_kappa
 from active_labeling.metrics.label_errors import label_issues, out_of_fold_proba
+from active_labeling.metrics.label_sets import (
+    binary_mean_confidence,
+    binary_sample_uncertainty,
+    class_frequency,
+    label_cardinality,
+    per_class_labeler_agreement,
+    set_agreement,
+    set_batch_agreement,
+    set_batch_easiness,
+    set_contradiction_ratio,
+)
 from active_labeling.metrics.labels import (
     class_balance,
     current_labels,
@@ -62,7 +73,10 @@ __all__ = [
     "advise",
     "batch_agreement",
     "batch_easiness",
+    "binary_mean_confidence",
+    "binary_sample_uncertainty",
     "class_balance",
+    "class_frequency",
     "classic_policy",
     "classification_change_stop",
     "cohen_kappa",
@@ -78,6 +92,7 @@ __all__ = [
     "first_stop",
     "fleiss_kappa",
     "holdout_scores",
+    "label_cardinality",
     "label_issues",
     "labeler_agreement",
     "labels_per_hour",
@@ -87,9 +102,14 @@ __all__ = [
     "median_lead_time",
     "nearest_distances",
     "out_of_fold_proba",
+    "per_class_labeler_agreement",
     "preset_policy",
     "sample_for_contradictions",
     "sample_uncertainty",
+    "set_agreement",
+    "set_batch_agreement",
+    "set_batch_easiness",
+    "set_contradiction_ratio",
     "stabilizing_predictions_stop",
     "stop_set_kappa",
     "stopping_advice",

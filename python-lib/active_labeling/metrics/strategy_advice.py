@@ -29,6 +29,8 @@ from active_labeling.metrics.advice import ContradictionsLow, History
 #: From the easiest batches to the hardest: representative, diverse, uncertain and diverse,
 #: uncertain. Moving "easier" or "harder" is one step along it.
 LADDER = ("random", "kcenter", "wkmeans", "margin")
+#: The same for multi-label models: uncertainty is the mean binary uncertainty.
+MULTI_LABEL_LADDER = ("random", "kcenter", "wkmeans", "mean_binary_uncertainty")
 #: Where each library strategy sits on the ladder.
 RUNG = {
     "random": 0,
@@ -43,6 +45,10 @@ RUNG = {
     "least_confidence": 3,
     "entropy": 3,
     "committee": 3,
+    "mean_binary_uncertainty": 3,
+    "max_binary_uncertainty": 3,
+    "mmc": 3,
+    "label_cardinality": 3,
 }
 #: For "keep exploring": the strategy that covers the space more, from each rung.
 EXPLORE = {0: "random", 1: "kcenter", 2: "kcenter", 3: "wkmeans"}
@@ -82,6 +88,7 @@ def strategy_advice(
     agreement_margin: float = 0.1,
     stuck: ContradictionsLow | None = None,
     signals: tuple[str, ...] = DEFAULT_SIGNALS,
+    ladder: tuple[str, ...] = LADDER,
 ) -> StrategyAdvice:
     """What the recommended procedure says after the last model version.
 
@@ -107,6 +114,9 @@ def strategy_advice(
         The contradiction rule whose "stuck" flag means "pick easier batches"; default:
         above 5% of the sample for 3 versions, down by less than a tenth (contradictions of
         one or two percent late in a project are the usual tail, not a stuck strategy).
+    ladder : tuple of str
+        The strategy of each rung, easiest first: ``LADDER``, or ``MULTI_LABEL_LADDER`` for
+        a multi-label model.
 
     Examples
     --------
@@ -131,7 +141,7 @@ def strategy_advice(
     stuck_rule = stuck or ContradictionsLow(k=3, threshold=0.05)
     vote = stuck_rule.vote(history) if "easier" in signals else None
     if vote is not None and vote.stuck:
-        target = LADDER[max(rung - 1, 0)]
+        target = ladder[max(rung - 1, 0)]
         reasons.append(f"{vote.reason}: pick easier batches ({target})")
         return StrategyAdvice("easier" if target != strategy else "keep", target, reasons)
 
@@ -154,7 +164,7 @@ def strategy_advice(
     theirs = _last(history, "random_batch_agreement", k)
     if "harder" in signals and ours is not None and theirs is not None:
         if (ours > theirs + agreement_margin).all():
-            target = LADDER[min(rung + 1, len(LADDER) - 1)]
+            target = ladder[min(rung + 1, len(ladder) - 1)]
             reasons.append(
                 f"the model and a 1-NN rule agree more on the last {k} batches (kappa "
                 f"{_arrow(ours)}) than on random rows ({_arrow(theirs)}): the batches are easy, "

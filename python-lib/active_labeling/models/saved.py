@@ -52,13 +52,16 @@ TRUSTED_TYPES = frozenset(
         "numpy.dtype",
         "sklearn.tree._tree.Tree",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.multiclass._ConstantPredictor",
     }
 )
 """The types skops does not trust by default that a saved pipeline of this project holds.
 
 ``skops.io.get_untrusted_types`` reports these for the preprocessor (``numpy.dtype``), the
-random forest (``Tree``) and histogram gradient boosting (``TreePredictor``); loading
-refuses a file reporting any other.
+random forest (``Tree``), histogram gradient boosting (``TreePredictor``) and a multi-label
+one-vs-rest model whose training items all held a class or all lacked it
+(``_ConstantPredictor``, which predicts that constant); loading refuses a file reporting
+any other.
 """
 
 SAVED_ESTIMATOR_TYPES = frozenset(
@@ -76,6 +79,11 @@ SAVED_ESTIMATOR_TYPES = frozenset(
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
         "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
         "sklearn.preprocessing._label.LabelEncoder",
+        # Multi-label models (models.multilabel).
+        "sklearn.multiclass.OneVsRestClassifier",
+        "sklearn.multiclass._ConstantPredictor",
+        "sklearn.multioutput.ClassifierChain",
+        "sklearn.preprocessing._label.LabelBinarizer",
     }
 )
 """The estimator classes a saved pipeline is made of.
@@ -130,6 +138,32 @@ class SavedModel:
                 f"model {self.name!r} version {self.version} needs feature column{plural} "
                 f"{_names(missing)}, missing from the pool (available: {_names(columns)})"
             )
+
+    def check_label_kind(self, multi_label: bool, where: str = "the project") -> None:
+        """Raise :class:`InputError` unless the model is of the project's kind: multi-label
+        for a multi-label project (``multi_label = true`` in ``where``), else single-label.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from active_labeling.models import train_classifier
+        >>> frame = pd.DataFrame({"a": [1, 2, 3, 4]})
+        >>> trained = train_classifier(frame, list("xxyy"), feature_columns=["a"], cv=2)
+        >>> saved = SavedModel("demo", "1", Path("."), trained.pipeline, trained.meta)
+        >>> saved.check_label_kind(True, "project.toml")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        active_labeling.errors.InputError: model 'demo' version 1 is single-label ...
+        """
+        if self.meta.multi_label == bool(multi_label):
+            return
+        ours, theirs = ("true", "false") if self.meta.multi_label else ("false", "true")
+        kind = "multi-label" if self.meta.multi_label else "single-label"
+        raise InputError(
+            f"model {self.name!r} version {self.version} is {kind} (multi_label = {ours} in "
+            f"its meta.json) but {where} has multi_label = {theirs}: train a model for this "
+            "project with the train-model recipe"
+        )
 
 
 def save_model(models_dir: Path | str, name: str, trained: TrainedModel) -> SavedModel:
@@ -276,6 +310,9 @@ def load_model(models_dir: Path | str, name: str, version: str | None = None) ->
                 f"directory says {expected!r}"
             )
     pipeline = _read_pipeline(path / MODEL_FILE)
+    if meta.multi_label:
+        _check_outputs(path, pipeline, meta)
+        return SavedModel(name, version, path, pipeline, meta)
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
     if classes != meta.classes:
         raise InputError(
@@ -283,6 +320,30 @@ def load_model(models_dir: Path | str, name: str, version: str | None = None) ->
             f"{MODEL_FILE} predicts {classes}"
         )
     return SavedModel(name, version, path, pipeline, meta)
+
+
+def _check_outputs(path: Path, pipeline: Pipeline, meta: ModelMeta) -> None:
+    """A multi-label model's file must hold a multi-label estimator with one output per
+    class of ``meta.json`` (its ``classes_`` are column numbers, not the class names)."""
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.multioutput import ClassifierChain
+
+    final = pipeline[-1]
+    outputs = None
+    if isinstance(final, ClassifierChain):
+        outputs = len(getattr(final, "estimators_", []))
+    elif isinstance(final, OneVsRestClassifier) and getattr(final, "multilabel_", False):
+        outputs = len(final.classes_)
+    if outputs is None:
+        raise InputError(
+            f"{path / META_FILE}: field 'multi_label' is true but the model in {MODEL_FILE} "
+            f"is a single-label {type(final).__name__}"
+        )
+    if outputs != len(meta.classes):
+        raise InputError(
+            f"{path / META_FILE}: field 'classes' lists {len(meta.classes)} classes but the "
+            f"model in {MODEL_FILE} gives {outputs} probabilities"
+        )
 
 
 def list_models(models_dir: Path | str) -> dict[str, list[str]]:

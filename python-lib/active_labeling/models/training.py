@@ -80,12 +80,33 @@ class FoldScores(BaseModel):
 
 
 class CVScores(BaseModel):
-    """Cross-validated accuracy and macro-averaged F1."""
+    """Cross-validated scores: accuracy and macro-averaged F1 of a single-label model; micro-
+    and macro-averaged F1, Hamming loss and subset accuracy of a multi-label one (each fold
+    predicted with thresholds chosen on the others)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    accuracy: FoldScores
+    accuracy: FoldScores | None = None
     f1_macro: FoldScores
+    f1_micro: FoldScores | None = None
+    hamming_loss: FoldScores | None = None
+    subset_accuracy: FoldScores | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.accuracy is None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CVScores:
+        multi = [self.f1_micro, self.hamming_loss, self.subset_accuracy]
+        if self.accuracy is None and any(score is None for score in multi):
+            raise ValueError(
+                "give accuracy (single-label) or f1_micro, hamming_loss and subset_accuracy "
+                "(multi-label)"
+            )
+        if self.accuracy is not None and any(score is not None for score in multi):
+            raise ValueError("accuracy is for single-label models, the others for multi-label")
+        return self
 
 
 class ModelMeta(BaseModel):
@@ -93,6 +114,9 @@ class ModelMeta(BaseModel):
 
     ``name`` and ``version`` are None until the model is saved. Labels are strings in this
     project, so ``classes`` are strings, in the order of the columns of ``predict_proba``.
+    A multi-label model (``multi_label``) gives one independent probability per class (the
+    columns follow ``classes``) and predicts the classes whose probability reaches their
+    ``thresholds``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,7 +124,15 @@ class ModelMeta(BaseModel):
     version: str | None = Field(default=None, pattern=VERSION_PATTERN)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     trained_at: AwareDatetime
-    classes: list[str] = Field(min_length=2)
+    classes: list[str] = Field(min_length=1)
+    #: Several classes per item (``models.multilabel``); False for older models.
+    multi_label: bool = False
+    #: How the classes are modelled: ``one_vs_rest`` or ``classifier_chain`` (multi-label).
+    multi_label_method: Literal["one_vs_rest", "classifier_chain"] | None = None
+    #: Per-class decision thresholds, chosen by cross-validation (multi-label).
+    thresholds: dict[str, float] | None = None
+    #: Training items holding each class (multi-label).
+    class_counts: dict[str, int] | None = None
     feature_columns: list[str] = Field(min_length=1)
     feature_kinds: dict[str, Literal["numeric", "categorical", "text"]]
     feature_dtypes: dict[str, str]
@@ -115,10 +147,37 @@ class ModelMeta(BaseModel):
     cv_note: str | None = None
     library_versions: dict[str, str]
 
+    def scores_summary(self) -> str:
+        """The cross-validated scores in words, for the train-model recipe's report."""
+        scores = self.cv_scores
+        if scores is None:
+            return f"no cross-validation ({self.cv_note})"
+        if scores.multi_label:
+            return (
+                f"cross-validated micro F1 {scores.f1_micro.mean:.3f} ± {scores.f1_micro.std:.3f}, "
+                f"macro F1 {scores.f1_macro.mean:.3f}, Hamming loss "
+                f"{scores.hamming_loss.mean:.3f}, subset accuracy "
+                f"{scores.subset_accuracy.mean:.3f}; thresholds "
+                + ", ".join(f"{c} {t:.2f}" for c, t in (self.thresholds or {}).items())
+            )
+        return (
+            f"cross-validated accuracy {scores.accuracy.mean:.3f} ± {scores.accuracy.std:.3f}, "
+            f"macro F1 {scores.f1_macro.mean:.3f}"
+        )
+
     @model_validator(mode="after")
     def _columns_agree(self) -> ModelMeta:
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes: a class is listed twice")
+        if not self.multi_label and len(self.classes) < 2:
+            raise ValueError("classes: a single-label model needs at least 2 classes")
+        if self.multi_label:
+            if self.thresholds is None or list(self.thresholds) != self.classes:
+                raise ValueError("thresholds: a multi-label model needs one per class, in order")
+        elif self.thresholds is not None or self.multi_label_method is not None:
+            raise ValueError("thresholds and multi_label_method are for multi-label models")
+        if self.cv_scores is not None and self.cv_scores.multi_label != self.multi_label:
+            raise ValueError("cv_scores: the scores of another kind of model")
         for field in ("feature_kinds", "feature_dtypes"):
             if list(getattr(self, field)) != self.feature_columns:
                 raise ValueError(f"{field}: its keys must be the feature_columns, in order")

@@ -32,6 +32,12 @@ from active_labeling.samplers.clustering import (
 )
 from active_labeling.samplers.committee import CommitteeSampler
 from active_labeling.samplers.kcenter import KCenterGreedySampler
+from active_labeling.samplers.multilabel import (
+    LabelCardinalitySampler,
+    MaxBinaryUncertaintySampler,
+    MeanBinaryUncertaintySampler,
+    MMCSampler,
+)
 from active_labeling.samplers.random import RandomSampler
 from active_labeling.samplers.scores import entropy, least_confidence, margin
 from active_labeling.samplers.typiclust import TypiClustSampler
@@ -49,8 +55,12 @@ __all__ = [
     "IWKMeansSampler",
     "KCenterGreedySampler",
     "KMeansSampler",
+    "LabelCardinalitySampler",
     "LeastConfidenceSampler",
+    "MMCSampler",
     "MarginSampler",
+    "MaxBinaryUncertaintySampler",
+    "MeanBinaryUncertaintySampler",
     "MiniBatchKMeansSampler",
     "PoolChunks",
     "RandomSampler",

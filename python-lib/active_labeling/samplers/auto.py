@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 
 from active_labeling.errors import InputError
 from active_labeling.metrics.advice import History
-from active_labeling.metrics.strategy_advice import DEFAULT_SIGNALS, RUNG, strategy_advice
+from active_labeling.metrics.strategy_advice import (
+    DEFAULT_SIGNALS,
+    LADDER,
+    MULTI_LABEL_LADDER,
+    RUNG,
+    strategy_advice,
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,9 @@ class AutoStrategy:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise InputError(f"auto: {name} must be a number >= 0, got {value!r}")
 
-    def choose(self, history: History | None, previous: list[str]) -> AutoChoice:
+    def choose(
+        self, history: History | None, previous: list[str], *, multilabel: bool = False
+    ) -> AutoChoice:
         """The strategy for the next batch.
 
         Parameters
@@ -95,10 +103,16 @@ class AutoStrategy:
             The monitoring metrics of the model versions so far (None: none yet).
         previous : list of str
             The strategy that chose each batch so far, oldest first.
+        multilabel : bool
+            The model is multi-label: the ladder's uncertainty rung is the mean binary
+            uncertainty (``MULTI_LABEL_LADDER``), and a ``start`` of margin starts there.
         """
         self._check()
+        start = self.start
+        if multilabel and start == "margin":
+            start = MULTI_LABEL_LADDER[-1]
         if not previous:
-            return AutoChoice(self.start, "start", [f"auto starts with {self.start}"])
+            return AutoChoice(start, "start", [f"auto starts with {start}"])
         current = previous[-1]
         run = 0
         for strategy in reversed(previous):
@@ -118,5 +132,6 @@ class AutoStrategy:
             exploration_margin=self.exploration_margin,
             agreement_margin=self.agreement_margin,
             signals=tuple(self.signals),
+            ladder=MULTI_LABEL_LADDER if multilabel else LADDER,
         )
         return AutoChoice(advice.strategy, advice.action, advice.reasons)

@@ -71,6 +71,42 @@ def gradient_embedding_factors(proba: np.ndarray, H) -> tuple[np.ndarray, object
     return A, H
 
 
+def binary_gradient_embedding_factors(proba: np.ndarray, H, thresholds=None):
+    """The factors ``(A, H)`` of the gradient embeddings of a multi-label model.
+
+    With one sigmoid per class and the binary cross-entropy summed over the classes, the
+    loss gradient with respect to class j's logit is ``p_j - yhat_j``, at the predicted
+    label ``yhat_j = 1[p_j >= t_j]`` (``thresholds``, 0.5 by default): so ``A = p - yhat``.
+    Each class has its own weights on the same last-layer input ``h``, so the gradient with
+    respect to the last layer is again ``A ⊗ h``, and the BADGE machinery is unchanged. For a
+    classifier chain, whose class j also reads the classes before it, ``h`` leaves those
+    inputs out: an approximation.
+
+    Examples
+    --------
+    >>> A, _ = binary_gradient_embedding_factors(np.array([[0.9, 0.3]]), np.ones((1, 2)))
+    >>> A.round(2).tolist()
+    [[-0.1, 0.3]]
+    """
+    A = np.array(proba, dtype=np.float64)
+    t = np.full(A.shape[1], 0.5) if thresholds is None else np.asarray(thresholds, float)
+    A -= (A >= t).astype(np.float64)
+    return A, H
+
+
+def gradient_embedding(classifier, X, *, multilabel: bool, thresholds=None):
+    """``(A, H)`` of ``classifier`` on the model input ``X``, single- or multi-label (the
+    one path of :class:`BADGESampler` and of the engines' BADGE prefilter)."""
+    from active_labeling.samplers.base import predict_binary_proba, predict_proba
+
+    # The probabilities first: the model's refusal of a missing value names the pool's cell.
+    if multilabel:
+        proba = predict_binary_proba(classifier, X)
+        return binary_gradient_embedding_factors(proba, last_layer_input(classifier, X), thresholds)
+    proba = predict_proba(classifier, X)
+    return gradient_embedding_factors(proba, last_layer_input(classifier, X))
+
+
 def _row(H, i: int) -> np.ndarray:
     return H[i].toarray().ravel() if sp.issparse(H) else H[i]
 
@@ -119,6 +155,10 @@ class BADGESampler(ModelBasedMixin, BaseSampler):
         of a ``Pipeline``; other models use the features as the last-layer input.
     batch_size : int, default=10
         How many rows to select.
+    thresholds : sequence of float, optional
+        A multi-label classifier's per-class thresholds, which give the predicted labels
+        the gradient is taken at (:func:`binary_gradient_embedding_factors`); None: 0.5.
+        Unused with a single-label classifier (the predicted label is the most probable).
     prefit : bool, default=False
         Use ``classifier`` as given instead of fitting a clone in ``fit``.
     random_state : None, int or numpy Generator, default=None
@@ -136,16 +176,26 @@ class BADGESampler(ModelBasedMixin, BaseSampler):
     4
     """
 
+    _labels = "any"
+
     def __init__(
-        self, classifier, batch_size: int = 10, *, prefit: bool = False, random_state=None
+        self,
+        classifier,
+        batch_size: int = 10,
+        *,
+        thresholds=None,
+        prefit: bool = False,
+        random_state=None,
     ):
         self.classifier = classifier
         self.batch_size = batch_size
+        self.thresholds = thresholds
         self.prefit = prefit
         self.random_state = random_state
 
     def fit(self, X=None, y=None):
-        """Fit a clone of the classifier on the labeled data (or take it as is if prefit)."""
+        """Fit a clone of the classifier on the labeled data (or take it as is if prefit);
+        a multi-label classifier takes one row of 0/1 per item as ``y``."""
         return self._fit_classifier(X, y)
 
     def select_samples(self, X) -> np.ndarray:
@@ -156,7 +206,7 @@ class BADGESampler(ModelBasedMixin, BaseSampler):
         X = check_model_input(X)
         n = X.shape[0]
         batch_size = effective_batch_size(self.batch_size, n, type(self).__name__)
-        A, H = gradient_embedding_factors(
-            self._predict_proba(X), last_layer_input(self.classifier_, X)
+        A, H = gradient_embedding(
+            self.classifier_, X, multilabel=self.multilabel_, thresholds=self.thresholds
         )
         return kmeans_pp_on_products(A, H, batch_size, self._rng())

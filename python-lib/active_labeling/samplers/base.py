@@ -240,12 +240,23 @@ class ScoredSampler(BaseSampler):
         return best.index, best.scores
 
 
+#: Strategies for multi-label models, and the message naming them.
+MULTI_LABEL_HINT = "mean_binary_uncertainty, max_binary_uncertainty, mmc, label_cardinality"
+
+
 class ModelBasedMixin:
     """The seam to a classifier: anything with ``predict_proba``.
 
     With ``prefit=True`` the classifier is used as given (and ``clone`` keeps it, fitted);
     otherwise ``fit`` fits a clone on the labeled data, leaving the caller's object untouched.
+
+    A multi-label classifier (:func:`is_multilabel_model`: one-vs-rest or a chain on an
+    indicator matrix, a forest or an MLP fitted on one) gives independent binary
+    probabilities; ``_labels`` says which kind a sampler scores: ``"single"`` (class
+    probabilities), ``"multi"`` or ``"any"``, and ``fit`` refuses the other kind.
     """
+
+    _labels: ClassVar[str] = "single"
 
     def __sklearn_clone__(self):
         if getattr(self, "prefit", False):
@@ -271,7 +282,9 @@ class ModelBasedMixin:
     def _fit_model(self, model, X, y):
         """Fit ``model`` (a clone) on validated labeled data, with errors a user can act on."""
         classes = np.unique(y)
-        if classes.shape[0] < 2:
+        if y.ndim == 2:  # an indicator matrix: each class is its own binary problem
+            pass
+        elif classes.shape[0] < 2:
             raise InputError(
                 f"{type(self).__name__}: the labeled set holds a single class "
                 f"({plain(classes[0])!r} x {len(y)}); a model needs at least 2 classes: label "
@@ -295,10 +308,30 @@ class ModelBasedMixin:
         if self.prefit:
             self._check_prefit(self.classifier)
             self.classifier_ = self.classifier
-            return self
-        X, y = check_labeled(X, y, model_input=True)
-        self.classifier_ = self._fit_model(clone(self.classifier), X, y)
+        else:
+            X, y = check_labeled(X, y, model_input=True, multilabel=self._labels != "single")
+            self.classifier_ = self._fit_model(clone(self.classifier), X, y)
+        self.multilabel_ = is_multilabel_model(self.classifier_)
+        self._check_label_kind()
         return self
+
+    def _check_label_kind(self) -> None:
+        """Refuse a classifier of the kind (single- or multi-label) this sampler does not
+        score, naming the strategies that do."""
+        owner = type(self).__name__
+        model = type(final_estimator(self.classifier_)).__name__
+        if self._labels == "single" and self.multilabel_:
+            raise InputError(
+                f"{owner}: the classifier ({model}) is multi-label and {owner} scores the "
+                f"class probabilities of a single-label model; use a multi-label strategy "
+                f"({MULTI_LABEL_HINT})"
+            )
+        if self._labels == "multi" and not self.multilabel_:
+            raise InputError(
+                f"{owner}: the classifier ({model}) is single-label and {owner} scores the "
+                "independent class probabilities of a multi-label model; use least_confidence, "
+                "margin or entropy"
+            )
 
     def _model_checks_finite(self) -> bool:
         """Whether every model this sampler calls refuses NaN and infinity by itself."""
@@ -312,6 +345,8 @@ class ModelBasedMixin:
 
     def _predict_proba(self, X, row_offset: int = 0) -> np.ndarray:
         self._check_fitted("classifier_")
+        if getattr(self, "multilabel_", False):
+            return predict_binary_proba(self.classifier_, X, row_offset)
         return predict_proba(self.classifier_, X, row_offset)
 
     def _features(self, X, row_offset: int = 0) -> np.ndarray:
@@ -397,6 +432,80 @@ def predict_proba(model, X, row_offset: int = 0, what: str = "the classifier") -
     return snap_proba(check_proba(proba, f"{what}'s predict_proba"))
 
 
+def final_estimator(model):
+    """The last step of a pipeline (of pipelines), else the model itself."""
+    while isinstance(model, Pipeline) and len(model):
+        model = model[-1]
+    return model
+
+
+def is_multilabel_model(model) -> bool:
+    """Whether a fitted ``model`` predicts independent probabilities per class.
+
+    True for ``ClassifierChain`` and ``MultiOutputClassifier``, for ``OneVsRestClassifier``
+    fitted on an indicator matrix (``multilabel_``), for an ``MLPClassifier`` with logistic
+    outputs over several classes, and for estimators fitted on several outputs (forests,
+    trees, k-NN), at the end of a pipeline or alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.multiclass import OneVsRestClassifier
+    >>> X, Y = np.array([[0.0], [1], [2], [3]]), np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
+    >>> is_multilabel_model(OneVsRestClassifier(LogisticRegression()).fit(X, Y))
+    True
+    >>> is_multilabel_model(OneVsRestClassifier(LogisticRegression()).fit(X, Y[:, 0]))
+    False
+    """
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    model = final_estimator(model)
+    if isinstance(model, ClassifierChain | MultiOutputClassifier):
+        return True
+    if isinstance(model, OneVsRestClassifier):
+        return bool(getattr(model, "multilabel_", False))
+    if isinstance(model, MLPClassifier):
+        return getattr(model, "out_activation_", None) == "logistic" and (
+            getattr(model, "n_outputs_", 1) > 1
+        )
+    n_outputs = getattr(model, "n_outputs_", 1)
+    return bool(getattr(model, "outputs_2d_", False)) or (
+        isinstance(n_outputs, int | np.integer) and n_outputs > 1
+    )
+
+
+def predict_binary_proba(model, X, row_offset: int = 0, what: str = "the classifier") -> np.ndarray:
+    """The (n, k) independent class probabilities of a multi-label ``model``, validated and
+    snapped to the grid of :func:`snap_proba`.
+
+    Estimators fitted on several outputs return one (n, 2) array per class: the
+    probability of 1 is taken from each (a class seen with one value only gives that
+    value's probability, 1 or 0).
+    """
+    try:
+        proba = model.predict_proba(X)
+    except (TypeError, ValueError):
+        explain_model_error(X, row_offset=row_offset)
+        raise
+    if isinstance(proba, list):
+        classes = getattr(final_estimator(model), "classes_", None)
+        proba = np.column_stack(
+            [_probability_of_one(p, c) for p, c in zip(proba, classes, strict=True)]
+        )
+    from active_labeling.samplers.multilabel_scores import check_binary_proba
+
+    return snap_proba(check_binary_proba(proba, f"{what}'s predict_proba"))
+
+
+def _probability_of_one(proba: np.ndarray, classes) -> np.ndarray:
+    classes = np.asarray(classes)
+    hit = np.flatnonzero(classes == 1)
+    return proba[:, hit[0]] if hit.size else np.zeros(proba.shape[0])
+
+
 def labeled_features(sampler, X) -> np.ndarray:
     """The labeled points a diversity sampler records in ``fit`` (none if ``X`` is None)."""
     if X is None:
@@ -444,18 +553,36 @@ def check_same_features(pool: np.ndarray, labeled: np.ndarray) -> None:
         )
 
 
-def check_labeled(X, y, *, model_input: bool = False):
-    """Validate the labeled set given to ``fit``: features and one label per row."""
+def check_labeled(X, y, *, model_input: bool = False, multilabel: bool = False):
+    """Validate the labeled set given to ``fit``: features and one label per row (with
+    ``multilabel``, a 0/1 row per item may stand for its label set)."""
     if X is None or y is None:
         raise InputError("fit needs the labeled features X and their labels y")
     X = check_model_input(X, "labeled X") if model_input else check_features(X, "labeled X")
     y = np.asarray(y)
+    if multilabel and y.ndim == 2:
+        return X, check_label_sets(y, n_rows(X))
     if y.ndim != 1 or y.shape[0] != n_rows(X):
         raise InputError(
             f"labeled y must hold one label per row of X: X has {n_rows(X)} rows, "
             f"y has shape {y.shape}"
         )
     return X, y
+
+
+def check_label_sets(Y, n: int | None = None) -> np.ndarray:
+    """The labeled set of a multi-label sampler: an (n, k) indicator matrix of 0/1."""
+    Y = np.asarray(Y)
+    if Y.ndim != 2 or (n is not None and Y.shape[0] != n):
+        expected = f"{n} rows" if n is not None else "one row per item"
+        raise InputError(
+            f"labeled y must be an indicator matrix of label sets ({expected}, one column per "
+            f"class), got shape {Y.shape}"
+        )
+    if not np.isin(Y, (0, 1)).all():
+        row = int(np.flatnonzero(~np.isin(Y, (0, 1)).all(axis=1))[0])
+        raise InputError(f"labeled y row {row} holds a value other than 0 and 1")
+    return Y.astype(np.int64)
 
 
 def take_rows(X, rows: Sequence[int] | np.ndarray):

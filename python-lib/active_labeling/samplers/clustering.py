@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from active_labeling.errors import InputError
 from active_labeling.samplers._geometry import (
     closest_distinct_rows,
     min_squared_distances,
@@ -36,6 +37,7 @@ from active_labeling.samplers.base import (
     check_same_features,
     labeled_features,
 )
+from active_labeling.samplers.multilabel_scores import MULTI_LABEL_SCORE_FUNCTIONS
 from active_labeling.samplers.scores import get_score_function
 
 #: Added to uncertainty weights so that a pool the model is sure about still clusters.
@@ -160,8 +162,10 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
         How many rows to select.
     beta : int, default=10
         Prefilter factor: how many uncertain candidates per selected row.
-    uncertainty : {"margin", "least_confidence", "entropy"}, default="margin"
-        The uncertainty score of step 1.
+    uncertainty : {"margin", "least_confidence", "entropy", "mean_binary", "max_binary"}, \
+default="margin"
+        The uncertainty score of step 1; with a multi-label classifier, ``mean_binary`` or
+        ``max_binary`` (the mean or largest binary uncertainty of its classes).
     prefit : bool, default=False
         Use ``classifier`` as given instead of fitting a clone in ``fit``.
     random_state : None, int or numpy Generator, default=None
@@ -181,6 +185,7 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
     """
 
     _int_params: ClassVar[dict[str, int]] = {**ScoredSampler._int_params, "beta": 1}
+    _labels = "any"
 
     def __init__(
         self,
@@ -200,9 +205,22 @@ class WKMeansSampler(ModelBasedMixin, ScoredSampler):
         self.random_state = random_state
 
     def fit(self, X=None, y=None):
-        """Fit a clone of the classifier on the labeled data (or take it as is if prefit)."""
+        """Fit a clone of the classifier on the labeled data (or take it as is if prefit).
+
+        With a multi-label classifier, ``y`` holds one row of 0/1 per item and
+        ``uncertainty`` must be a binary score (``mean_binary`` or ``max_binary``).
+        """
         get_score_function(self.uncertainty)
-        return self._fit_classifier(X, y)
+        self._fit_classifier(X, y)
+        binary = self.uncertainty in MULTI_LABEL_SCORE_FUNCTIONS
+        if binary != self.multilabel_:
+            kind = "multi-label" if self.multilabel_ else "single-label"
+            fitting = "'mean_binary' or 'max_binary'" if self.multilabel_ else "'margin'"
+            raise InputError(
+                f"{type(self).__name__}: uncertainty {self.uncertainty!r} does not score a "
+                f"{kind} classifier's probabilities; use uncertainty={fitting}"
+            )
+        return self
 
     def _prepare(self) -> None:
         self._check_fitted("classifier_")
@@ -259,8 +277,9 @@ class IWKMeansSampler(WKMeansSampler):
         How many rows to select.
     beta : int, default=10
         Prefilter factor: how many uncertain candidates per selected row.
-    uncertainty : {"margin", "least_confidence", "entropy"}, default="margin"
-        The uncertainty score of step 1.
+    uncertainty : {"margin", "least_confidence", "entropy", "mean_binary", "max_binary"}, \
+default="margin"
+        The uncertainty score of step 1 (a binary one with a multi-label classifier).
     max_iter : int, default=100
         Maximum number of Lloyd iterations.
     prefit : bool, default=False

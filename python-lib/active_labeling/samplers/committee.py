@@ -15,9 +15,11 @@ from sklearn.base import clone
 from active_labeling.errors import InputError
 from active_labeling.samplers._validation import n_rows, seed_estimator
 from active_labeling.samplers.base import (
+    MULTI_LABEL_HINT,
     ModelBasedMixin,
     ScoredSampler,
     check_labeled,
+    is_multilabel_model,
     predict_proba,
     take_rows,
 )
@@ -167,6 +169,13 @@ class CommitteeSampler(ModelBasedMixin, ScoredSampler):
                 rows = _bootstrap_with_every_class(y, rng)
                 member = seed_estimator(clone(self.classifier), rng)
                 self.members_.append(self._fit_model(member, take_rows(X, rows), y[rows]))
+        multilabel = [i for i, m in enumerate(self.members_) if is_multilabel_model(m)]
+        if multilabel:
+            raise InputError(
+                f"CommitteeSampler: committee member {multilabel[0]} is multi-label; a "
+                "committee votes on single-label classes: use a multi-label strategy "
+                f"({MULTI_LABEL_HINT})"
+            )
         self.classes_ = np.unique(np.concatenate([m.classes_ for m in self.members_]))
         return self
 

@@ -22,6 +22,12 @@ from active_labeling.samplers.clustering import (
 )
 from active_labeling.samplers.committee import CommitteeSampler
 from active_labeling.samplers.kcenter import KCenterGreedySampler
+from active_labeling.samplers.multilabel import (
+    LabelCardinalitySampler,
+    MaxBinaryUncertaintySampler,
+    MeanBinaryUncertaintySampler,
+    MMCSampler,
+)
 from active_labeling.samplers.random import RandomSampler
 from active_labeling.samplers.typiclust import TypiClustSampler
 from active_labeling.samplers.uncertainty import (
@@ -43,7 +49,66 @@ STRATEGIES: dict[str, type[BaseSampler]] = {
     "committee": CommitteeSampler,
     "badge": BADGESampler,
     "typiclust": TypiClustSampler,
+    "mean_binary_uncertainty": MeanBinaryUncertaintySampler,
+    "max_binary_uncertainty": MaxBinaryUncertaintySampler,
+    "mmc": MMCSampler,
+    "label_cardinality": LabelCardinalitySampler,
 }
+
+#: Strategies that score a multi-label model's independent class probabilities only.
+MULTI_LABEL_STRATEGIES = frozenset(
+    {"mean_binary_uncertainty", "max_binary_uncertainty", "mmc", "label_cardinality"}
+)
+#: Strategies that score a single-label model's class probabilities only; the others
+#: (model-free ones, WKMeans, IWKMeans, BADGE) take either kind.
+SINGLE_LABEL_STRATEGIES = frozenset({"least_confidence", "margin", "entropy", "committee"})
+
+
+def check_strategy_kind(strategy: str, multilabel: bool, *, field: str = "strategy") -> None:
+    """Refuse a single-label strategy for a multi-label model and the reverse, in one line
+    naming ``field`` and the strategies that fit.
+
+    Examples
+    --------
+    >>> check_strategy_kind("margin", multilabel=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    active_labeling.errors.InputError: strategy: 'margin' ranks single-label models, and ...
+    """
+    _strategy_class(strategy)
+    if multilabel and strategy in SINGLE_LABEL_STRATEGIES:
+        fitting = sorted(set(STRATEGIES) - SINGLE_LABEL_STRATEGIES)
+        raise InputError(
+            f"{field}: {strategy!r} ranks single-label models, and the model is multi-label; "
+            f"choose one of {', '.join(fitting)}"
+        )
+    if not multilabel and strategy in MULTI_LABEL_STRATEGIES:
+        fitting = sorted(set(STRATEGIES) - MULTI_LABEL_STRATEGIES)
+        raise InputError(
+            f"{field}: {strategy!r} ranks multi-label models, and the model is single-label; "
+            f"choose one of {', '.join(fitting)}"
+        )
+
+
+def multilabel_params(strategy: str, params: dict, thresholds=None) -> dict:
+    """``params`` completed for a multi-label model: WKMeans and IWKMeans weigh with the
+    mean binary uncertainty unless told otherwise; BADGE and label cardinality take the
+    model's per-class ``thresholds`` (a list) unless given their own.
+
+    Examples
+    --------
+    >>> multilabel_params("wkmeans", {"beta": 5})
+    {'beta': 5, 'uncertainty': 'mean_binary'}
+    >>> multilabel_params("label_cardinality", {}, [0.4, 0.6])
+    {'thresholds': [0.4, 0.6]}
+    """
+    params = dict(params)
+    if strategy in ("wkmeans", "iwkmeans"):
+        params.setdefault("uncertainty", "mean_binary")
+    if strategy in ("badge", "label_cardinality") and thresholds is not None:
+        params.setdefault("thresholds", [float(t) for t in thresholds])
+    return params
+
 
 #: Strategies that measure distances between rows. Distances depend on the scale of each
 #: feature, so the query-sampler recipe and the experiment harness give these strategies the

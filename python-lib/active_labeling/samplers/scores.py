@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from active_labeling.errors import InputError
+from active_labeling.samplers.multilabel_scores import (
+    MULTI_LABEL_SCORE_CORES,
+    MULTI_LABEL_SCORE_FUNCTIONS,
+)
 
 #: How far a row's sum may stray from 1 before it is rejected.
 ROW_SUM_TOLERANCE = 1e-6
@@ -179,14 +183,21 @@ _SCORE_CORES = {
 
 
 def get_score_function(name: str, *, checked: bool = False):
-    """The score function called ``name`` (one of ``SCORE_FUNCTIONS``).
+    """The score function called ``name``: one of ``SCORE_FUNCTIONS`` (class probabilities
+    of a single-label model), or ``mean_binary`` / ``max_binary`` (the independent binary
+    probabilities of a multi-label model, :mod:`~active_labeling.samplers.multilabel_scores`).
 
     With ``checked=True``, the version that trusts its input: samplers validate the
     classifier's probabilities once, then score them.
     """
+    functions = (
+        {**_SCORE_CORES, **MULTI_LABEL_SCORE_CORES}
+        if checked
+        else {**SCORE_FUNCTIONS, **MULTI_LABEL_SCORE_FUNCTIONS}
+    )
     try:
-        return (_SCORE_CORES if checked else SCORE_FUNCTIONS)[name]
+        return functions[name]
     except KeyError:
         raise InputError(
-            f"unknown uncertainty score {name!r}; choose one of {sorted(SCORE_FUNCTIONS)}"
+            f"unknown uncertainty score {name!r}; choose one of {sorted(functions)}"
         ) from None

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from active_labeling.errors import InputError
 from active_labeling.store import item_state
 from active_labeling.store.connection import quote_identifier, transaction
 from active_labeling.store.datasets import copy_query_to_file, require_dataset, stage_file
+from active_labeling.store.label_sets import encode_label_set, parse_label_set
 
 STATUSES = ("labeled", "skipped", "undone")
 
@@ -135,14 +137,20 @@ def import_labels(
     annotator: str = "import",
     encoding: str = "utf-8",
     ids_note: str = "",
+    multi_label: bool = False,
+    allow_empty: bool = True,
 ) -> int:
     """Load existing labels (one id and one label per row) as ``labeled`` events.
 
     Every id must belong to ``dataset`` and appear once; every label must be one of
-    ``classes`` when they are given. One transaction: on any error, nothing is written.
-    Returns the number of events appended. ``ids_note`` ends the error about an id the
-    dataset does not have (what its ids are).
+    ``classes`` when they are given. With ``multi_label`` each label is a label set, a JSON
+    list of ``classes`` (``["red", "blue"]``; ``[]`` unless ``allow_empty`` is false), stored
+    in the project's class order as the labeling app stores it. One transaction: on any
+    error, nothing is written. Returns the number of events appended. ``ids_note`` ends the
+    error about an id the dataset does not have (what its ids are).
     """
+    if multi_label and not classes:
+        raise InputError("a multi-label project needs its classes to import label sets")
     relation = require_dataset(con, dataset)
     staging = quote_identifier("_staging_labels")
     with transaction(con):
@@ -180,7 +188,9 @@ def import_labels(
                 f"{staged.path} row {unknown[0]}: id {unknown[1]!r} is not an item of dataset "
                 f"{dataset!r}{ids_note}"
             )
-        if classes:
+        if multi_label:
+            _normalize_label_sets(con, staging, label, staged.path, classes, allow_empty)
+        elif classes:
             outside = con.execute(
                 f"SELECT _row, CAST({label} AS VARCHAR) FROM {staging} "
                 f"WHERE CAST({label} AS VARCHAR) NOT IN (SELECT unnest(?::VARCHAR[])) "
@@ -202,6 +212,30 @@ def import_labels(
         sync_item_state(con, dataset, session=session)
         con.execute(f"DROP TABLE {staging}")
     return staged.rows
+
+
+def _normalize_label_sets(con, staging: str, label: str, path, classes, allow_empty) -> None:
+    """Check every staged label set (naming the row of the first bad one) and rewrite it in
+    the stored form: a JSON list in the project's class order."""
+    rows = con.execute(
+        f"SELECT _row, CAST({label} AS VARCHAR) FROM {staging} ORDER BY _row"
+    ).fetchall()
+    normalized = [
+        encode_label_set(
+            parse_label_set(value, classes, allow_empty=allow_empty, where=f"{path} row {row}"),
+            classes,
+        )
+        for row, value in rows
+    ]
+    con.execute(f"ALTER TABLE {staging} ALTER {label} TYPE VARCHAR")
+    con.register("_label_sets", pa.table({"_row": [r[0] for r in rows], "_value": normalized}))
+    try:
+        con.execute(
+            f"UPDATE {staging} SET {label} = s._value FROM _label_sets s "
+            f"WHERE {staging}._row = s._row"
+        )
+    finally:
+        con.unregister("_label_sets")
 
 
 def current_labels(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:

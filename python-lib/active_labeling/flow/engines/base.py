@@ -22,7 +22,23 @@ from active_labeling.errors import InputError
 from active_labeling.samplers.base import preprocessed
 
 #: Strategies that score each row on its own: every engine selects exactly the same rows.
-SCORED_STRATEGIES = frozenset({"random", "least_confidence", "margin", "entropy", "committee"})
+SCORED_STRATEGIES = frozenset(
+    {
+        "random",
+        "least_confidence",
+        "margin",
+        "entropy",
+        "committee",
+        "mean_binary_uncertainty",
+        "max_binary_uncertainty",
+        "mmc",
+        "label_cardinality",
+    }
+)
+#: Scored strategies fitted on the labeled rows themselves (not only on the model): the
+#: workers fit them again from the same rows (the committee's members, MMC's label-count
+#: model, the labeled items' mean number of classes).
+FITTED_ON_LABELS = frozenset({"committee", "mmc", "label_cardinality"})
 
 
 def model_input(pipeline, frame: pd.DataFrame, feature_space: bool):
@@ -72,7 +88,8 @@ class QueryJob:
     feature_space: bool
     sampler: Any
     labeled_frame: pd.DataFrame
-    labels: pd.Series
+    #: One label per labeled row; for a multi-label model an (n, k) indicator matrix.
+    labels: Any
     labeled_ids: pa.Array
     progress: Callable[[int], None] | None = None
 

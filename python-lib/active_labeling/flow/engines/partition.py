@@ -28,11 +28,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from active_labeling.flow.engines.base import model_input
+from active_labeling.flow.engines.base import FITTED_ON_LABELS, model_input
 from active_labeling.flow.engines.pool import LabeledFilter, ParquetPool
 from active_labeling.flow.feature_checks import check_batch_no_infinity
-from active_labeling.samplers.badge import gradient_embedding_factors, last_layer_input
-from active_labeling.samplers.base import predict_proba, top_k
+from active_labeling.samplers.badge import gradient_embedding
+from active_labeling.samplers.base import is_multilabel_model, top_k
 from active_labeling.samplers.kcenter import KCenterGreedySampler
 from active_labeling.samplers.registry import make_sampler, needs_classifier
 
@@ -133,7 +133,9 @@ class _Scorer:
                 random_state=task.random_state,
                 **dict(task.strategy_params),
             )
-            if task.strategy == "committee":  # fits its members: the same seed, the same ones
+            if task.strategy in FITTED_ON_LABELS:
+                # The committee fits its members (the same seed, the same ones), MMC its
+                # label-count model, label cardinality the labeled items' mean.
                 frame = shared.labeled_frame
                 self.sampler.fit(self.to_input(frame), shared.labels)
             else:
@@ -153,8 +155,11 @@ class _Scorer:
         if kind == "random":
             return position_keys(positions, self.task.random_state)
         if kind == "gradient_norm":
-            A, H = gradient_embedding_factors(
-                predict_proba(self.classifier, X), last_layer_input(self.classifier, X)
+            A, H = gradient_embedding(
+                self.classifier,
+                X,
+                multilabel=is_multilabel_model(self.classifier),
+                thresholds=dict(self.task.strategy_params).get("thresholds"),
             )
             H = np.asarray(H)
             return np.einsum("ij,ij->i", A, A) * np.einsum("ij,ij->i", H, H)

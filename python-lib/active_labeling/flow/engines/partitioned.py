@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from active_labeling.errors import InputError
 from active_labeling.flow.engines.base import (
+    FITTED_ON_LABELS,
     SCORED_STRATEGIES,
     QueryEngine,
     QueryJob,
@@ -137,14 +138,14 @@ class PartitionedEngine(QueryEngine):
             job.con, job.project, job.dataset, job.columns, row_group_rows=job.params.chunk_size
         ) as pool:
             model = (job.saved.path / MODEL_FILE).read_bytes()
-            needs_labeled = plan.task.strategy == "committee" or plan.task.mode == "kcenter"
+            needs_labeled = plan.task.strategy in FITTED_ON_LABELS or plan.task.mode == "kcenter"
             shared = SharedData(
                 pool=pool,
                 model=model,
                 model_digest=hashlib.sha256(model).hexdigest(),
                 labeled=labeled_filter(pool, job.labeled_ids),
                 labeled_frame=job.labeled_frame if needs_labeled else None,
-                labels=job.labels.to_numpy() if needs_labeled else None,
+                labels=np.asarray(job.labels) if needs_labeled else None,
             )
             opened = time.perf_counter()
             tables = self.run_partitions(pool, plan.task, shared, job.progress)
