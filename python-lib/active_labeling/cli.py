@@ -46,6 +46,12 @@ def cmd_init(args) -> int:
         settings["text_columns"] = _split(args.text_columns)
     if args.multi_label:
         settings["multi_label"] = True
+    if args.task:
+        settings["task"] = args.task
+    if args.text_column:
+        settings["text_column"] = args.text_column
+    if args.media_column:
+        settings["media_column"] = args.media_column
     project = Project.init(args.project, **settings)
     print(f"created project {project.settings.name!r} in {project.root}")
     print(f"next: active-labeling dataset import {args.project} NAME FILE")
@@ -86,6 +92,44 @@ def cmd_dataset_import(args) -> int:
     if info.replaced is not None:
         for line in info.replaced.warnings(row_position_ids=info.id_column is None):
             print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_dataset_import_folder(args) -> int:
+    from active_labeling.errors import InputError
+    from active_labeling.store.media import import_folder
+
+    project = _project(args)
+    previous = project.config.datasets.get(args.name)
+    if args.replace and previous is not None and previous.kind != "folder":
+        raise InputError(
+            f"dataset {args.name!r} was not imported from a folder: replace it with "
+            "`dataset import --replace`, or import the folder under another name"
+        )
+    with project.connect() as con:
+        with _bar(f"reading {args.folder}") as bar:
+            info = import_folder(
+                con,
+                args.name,
+                args.folder,
+                project.root / "media",
+                replace=args.replace,
+                skip_bad=args.skip_bad,
+                task=args.task,
+                progress=bar.update,
+            )
+    project.record_dataset(info)
+    how = "replaced" if info.replaced is not None else "imported"
+    task = project.task_of(info.name)
+    print(
+        f"dataset {info.name!r} {how} from a folder: {info.images} images, {info.sounds} "
+        f"sounds, copied to {project.root / 'media' / info.name}; ids = paths in the folder; "
+        f"task {task}"
+    )
+    if info.ignored:
+        print(f"left out {info.ignored} hidden file(s) or file(s) of other types")
+    for relative, why in info.skipped:
+        print(f"skipped {relative}: {why}", file=sys.stderr)
     return 0
 
 
@@ -543,6 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--multi-label", action="store_true", help="several classes per item (labeling only)"
     )
+    init.add_argument(
+        "--task",
+        choices=["classification", "spans", "boxes", "audio"],
+        help="what labelers do: pick a class (default), mark text spans, draw boxes on "
+        "images, or listen and pick a class",
+    )
+    init.add_argument("--text-column", help="spans: the column of the text labeled")
+    init.add_argument("--media-column", help="boxes, audio: the column of file paths under media/")
 
     dataset = commands.add_parser("dataset", help="import, list, show and export datasets")
     dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
@@ -562,6 +614,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the dataset of that name; says how many labeled or queued items lost "
         "their row",
+    )
+    folder = command(
+        dataset_commands,
+        "import-folder",
+        cmd_dataset_import_folder,
+        "import a folder of images or sounds (copied under media/NAME; ids are the paths)",
+    )
+    folder.add_argument("project")
+    folder.add_argument("name", help="dataset name")
+    folder.add_argument("folder", help="the folder, walked recursively")
+    folder.add_argument(
+        "--task",
+        choices=["classification", "boxes", "audio"],
+        help="the dataset's task (default: audio for a folder of sounds, else the project's)",
+    )
+    folder.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="import the files that decode and list the others (default: refuse the folder)",
+    )
+    folder.add_argument(
+        "--replace", action="store_true", help="replace the dataset of that name and its files"
     )
     lst = command(dataset_commands, "list", cmd_dataset_list, "list the project's datasets")
     lst.add_argument("project")
