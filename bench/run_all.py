@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("monitoring", "bench_monitoring.py"),
     ("engines", "bench_engines.py"),
     ("cli", "bench_cli.py"),
+    ("exports", "bench_exports.py"),
 ]
 
 

@@ -202,6 +202,18 @@ def cmd_labels_export(args) -> int:
 
     project = _project(args)
     dataset = args.dataset or project.default_dataset()
+    if args.format and args.events:
+        from active_labeling.errors import InputError
+
+        raise InputError("--events writes the event log as .csv or .parquet: drop --format")
+    if args.format:
+        from active_labeling.exports import export_labels_as
+
+        with project.connect(read_only=True) as con:
+            result = export_labels_as(con, project, dataset, args.format, Path(args.file))
+        what = f", {result.annotations} annotations" if result.annotations is not None else ""
+        print(f"wrote {result.path} ({result.format}: {result.items} labeled items{what})")
+        return 0
     write = labels.export_events if args.events else labels.export_labels
     with project.connect(read_only=True) as con:
         path = write(con, dataset, args.file)
@@ -684,6 +696,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="every label event instead: skips, undos and relabels, with their comments",
     )
     lexp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
+    lexp.add_argument(
+        "--format",
+        choices=["csv", "parquet", "coco", "yolo", "voc", "conll", "spacy-jsonl", "label-studio"],
+        help="the format (default: by the file's suffix, .csv or .parquet): coco, yolo and "
+        "voc for boxes (yolo and voc write a folder), conll and spacy-jsonl for spans, "
+        "label-studio for every task",
+    )
 
     recipe = commands.add_parser("recipe", help="declare recipes in project.toml")
     recipe_commands = recipe.add_subparsers(dest="recipe_command", required=True)

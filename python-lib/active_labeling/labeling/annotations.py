@@ -411,15 +411,18 @@ def default_media_column(project, dataset: str | None) -> str | None:
 
 
 def text_column(service: LabelingService) -> str:
-    """The column a spans project labels: ``text_column``, else the first text column, else
-    a column named ``text``; InputError when the dataset has none of them."""
-    settings = service.project.settings
+    """The column a spans project labels (``resolve_text_column``)."""
     described = service.con.execute(f"DESCRIBE SELECT * FROM {service.relation}").fetchall()
-    available = [row[0] for row in described]
+    return resolve_text_column(service.project.settings, [r[0] for r in described], service.dataset)
+
+
+def resolve_text_column(settings, available: list[str], dataset: str) -> str:
+    """``text_column``, else the first text column, else a column named ``text``;
+    InputError when the dataset has none of them."""
     wanted = settings.text_column or (settings.text_columns or ["text"])[0]
     if wanted not in available:
         raise InputError(
-            f"dataset {service.dataset!r} has no column {wanted!r} to label spans in (its "
+            f"dataset {dataset!r} has no column {wanted!r} to label spans in (its "
             f"columns are {', '.join(available)}): set text_column in project.toml (or init "
             "--text-column)"
         )
