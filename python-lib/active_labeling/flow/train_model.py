@@ -31,8 +31,19 @@ class TrainModelParams(BaseModel):
 def train_model(con, project: Project, *, dataset: str, model: str, params: TrainModelParams):
     """Fit the classifier on the current labels of ``dataset``; save it as a new version.
 
-    Returns the ``SavedModel``.
+    Returns the ``SavedModel``; on a spans project, a ``models.spans.SpansModel`` (a CRF).
     """
+    task = project.task_of(dataset)
+    if task == "spans":
+        from active_labeling.flow.spans_training import train_spans
+
+        return train_spans(con, project, dataset=dataset, model=model, params=params)
+    if task == "boxes":
+        raise InputError(
+            f"dataset {dataset!r} is labeled with boxes: train-model fits classifiers and spans "
+            "models; train a detector on an export (`labels export --format coco` or yolo) and "
+            "rank with strategy precomputed"
+        )
     if project.settings.multi_label:
         raise InputError(
             f"{project.config_path}: the project is multi-label (multi_label = true); "
