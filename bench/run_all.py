@@ -35,6 +35,7 @@ BENCHMARKS = [
     ("engines", "bench_engines.py"),
     ("cli", "bench_cli.py"),
     ("exports", "bench_exports.py"),
+    ("task_types", "bench_task_types.py"),
 ]
 
 
