@@ -35,6 +35,8 @@ BENCHMARKS = [
     ("engines", "bench_engines.py"),
     ("cli", "bench_cli.py"),
     ("multilabel_query", "bench_multilabel_query.py"),
+    ("exports", "bench_exports.py"),
+    ("task_types", "bench_task_types.py"),
 ]
 
 

@@ -80,7 +80,7 @@ def test_recipe_json_params_agree_with_the_params_model(recipe_type):
             assert choices == list(field.__args__), param.name
     if recipe_type == "query-sampler":
         strategy = next(p for p in descriptor.params if p.name == "strategy")
-        assert [c.value for c in strategy.selectChoices] == [*STRATEGIES, "auto"]
+        assert [c.value for c in strategy.selectChoices] == [*STRATEGIES, "auto", "precomputed"]
 
 
 def test_recipe_declarations_are_checked_before_they_are_written(tmp_path):

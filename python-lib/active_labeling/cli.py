@@ -46,6 +46,12 @@ def cmd_init(args) -> int:
         settings["text_columns"] = _split(args.text_columns)
     if args.multi_label:
         settings["multi_label"] = True
+    if args.task:
+        settings["task"] = args.task
+    if args.text_column:
+        settings["text_column"] = args.text_column
+    if args.media_column:
+        settings["media_column"] = args.media_column
     project = Project.init(args.project, **settings)
     print(f"created project {project.settings.name!r} in {project.root}")
     print(f"next: active-labeling dataset import {args.project} NAME FILE")
@@ -86,6 +92,44 @@ def cmd_dataset_import(args) -> int:
     if info.replaced is not None:
         for line in info.replaced.warnings(row_position_ids=info.id_column is None):
             print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_dataset_import_folder(args) -> int:
+    from active_labeling.errors import InputError
+    from active_labeling.store.media import import_folder
+
+    project = _project(args)
+    previous = project.config.datasets.get(args.name)
+    if args.replace and previous is not None and previous.kind != "folder":
+        raise InputError(
+            f"dataset {args.name!r} was not imported from a folder: replace it with "
+            "`dataset import --replace`, or import the folder under another name"
+        )
+    with project.connect() as con:
+        with _bar(f"reading {args.folder}") as bar:
+            info = import_folder(
+                con,
+                args.name,
+                args.folder,
+                project.root / "media",
+                replace=args.replace,
+                skip_bad=args.skip_bad,
+                task=args.task,
+                progress=bar.update,
+            )
+    project.record_dataset(info)
+    how = "replaced" if info.replaced is not None else "imported"
+    task = project.task_of(info.name)
+    print(
+        f"dataset {info.name!r} {how} from a folder: {info.images} images, {info.sounds} "
+        f"sounds, copied to {project.root / 'media' / info.name}; ids = paths in the folder; "
+        f"task {task}"
+    )
+    if info.ignored:
+        print(f"left out {info.ignored} hidden file(s) or file(s) of other types")
+    for relative, why in info.skipped:
+        print(f"skipped {relative}: {why}", file=sys.stderr)
     return 0
 
 
@@ -160,6 +204,18 @@ def cmd_labels_export(args) -> int:
 
     project = _project(args)
     dataset = args.dataset or project.default_dataset()
+    if args.format and args.events:
+        from active_labeling.errors import InputError
+
+        raise InputError("--events writes the event log as .csv or .parquet: drop --format")
+    if args.format:
+        from active_labeling.exports import export_labels_as
+
+        with project.connect(read_only=True) as con:
+            result = export_labels_as(con, project, dataset, args.format, Path(args.file))
+        what = f", {result.annotations} annotations" if result.annotations is not None else ""
+        print(f"wrote {result.path} ({result.format}: {result.items} labeled items{what})")
+        return 0
     write = labels.export_events if args.events else labels.export_labels
     with project.connect(read_only=True) as con:
         path = write(con, dataset, args.file)
@@ -543,6 +599,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--feature-columns", help="comma-separated feature columns")
     init.add_argument("--text-columns", help="comma-separated free-text columns")
     init.add_argument("--multi-label", action="store_true", help="several classes per item")
+    init.add_argument(
+        "--task",
+        choices=["classification", "spans", "boxes", "audio"],
+        help="what labelers do: pick a class (default), mark text spans, draw boxes on "
+        "images, or listen and pick a class",
+    )
+    init.add_argument("--text-column", help="spans: the column of the text labeled")
+    init.add_argument("--media-column", help="boxes, audio: the column of file paths under media/")
 
     dataset = commands.add_parser("dataset", help="import, list, show and export datasets")
     dataset_commands = dataset.add_subparsers(dest="dataset_command", required=True)
@@ -562,6 +626,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the dataset of that name; says how many labeled or queued items lost "
         "their row",
+    )
+    folder = command(
+        dataset_commands,
+        "import-folder",
+        cmd_dataset_import_folder,
+        "import a folder of images or sounds (copied under media/NAME; ids are the paths)",
+    )
+    folder.add_argument("project")
+    folder.add_argument("name", help="dataset name")
+    folder.add_argument("folder", help="the folder, walked recursively")
+    folder.add_argument(
+        "--task",
+        choices=["classification", "boxes", "audio"],
+        help="the dataset's task (default: audio for a folder of sounds, else the project's)",
+    )
+    folder.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="import the files that decode and list the others (default: refuse the folder)",
+    )
+    folder.add_argument(
+        "--replace", action="store_true", help="replace the dataset of that name and its files"
     )
     lst = command(dataset_commands, "list", cmd_dataset_list, "list the project's datasets")
     lst.add_argument("project")
@@ -610,6 +696,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="every label event instead: skips, undos and relabels, with their comments",
     )
     lexp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
+    lexp.add_argument(
+        "--format",
+        choices=["csv", "parquet", "coco", "yolo", "voc", "conll", "spacy-jsonl", "label-studio"],
+        help="the format (default: by the file's suffix, .csv or .parquet): coco, yolo and "
+        "voc for boxes (yolo and voc write a folder), conll and spacy-jsonl for spans, "
+        "label-studio for every task",
+    )
 
     recipe = commands.add_parser("recipe", help="declare recipes in project.toml")
     recipe_commands = recipe.add_subparsers(dest="recipe_command", required=True)

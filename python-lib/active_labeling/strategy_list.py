@@ -32,4 +32,6 @@ STRATEGY_SUMMARIES: dict[str, str] = {
 RECIPE_ONLY: dict[str, str] = {
     "auto": "Choose the strategy of each round from the project's metrics (query-sampler "
     "recipe: --param strategy=auto).",
+    "precomputed": "Rank by the uncertainty your own model gave each item, in a column or a "
+    "file (any task type; no saved model needed).",
 }

@@ -18,7 +18,7 @@ with progress_bar(f"scoring {pool}", total=project.dataset(pool).rows) as bar:
         get_connection(),
         project,
         dataset=pool,
-        model=get_input_names_for_role("model")[0],
+        model=next(iter(get_input_names_for_role("model")), None),
         queue=get_output_names_for_role("queue")[0],
         params=params,
         progress=bar.update,
@@ -32,6 +32,10 @@ if result.auto is not None:
 report(
     f"queue {generation.queue!r}: generation {generation.generation_id}, "
     f"{generation.n_items} items ranked by {generation.strategy} among {generation.pool_rows} "
-    f"unlabeled, model {generation.model_name} v{generation.model_version}; "
-    f"copy at {result.parquet_path}"
+    + (
+        f"unlabeled, model {generation.model_name} v{generation.model_version}; "
+        if generation.model_name
+        else "unlabeled, by the uncertainties given; "
+    )
+    + f"copy at {result.parquet_path}"
 )

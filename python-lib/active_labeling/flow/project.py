@@ -59,6 +59,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: What a labeler does with an item (``labeling.annotations`` checks what each one writes).
+TASK_TYPES = ("classification", "spans", "boxes", "audio")
+TaskType = Literal["classification", "spans", "boxes", "audio"]
+
+
 class ProjectSettings(_Strict):
     """What the project labels and from which columns."""
 
@@ -75,6 +80,17 @@ class ProjectSettings(_Strict):
     allow_empty: bool = True
     #: Share of items handed to a second labeler, to measure agreement between labelers.
     overlap: float = Field(default=0.0, ge=0.0, lt=1.0)
+    #: What a labeler does with an item (``labeling.annotations``): pick a class
+    #: (``classification``, several with ``multi_label``), mark text ``spans``, draw
+    #: ``boxes`` on an image, or listen to ``audio`` and pick a class. A dataset may say
+    #: otherwise (``[datasets.NAME] task``).
+    task: TaskType = "classification"
+    #: Spans projects: the column holding the text labeled (default: the first of
+    #: ``text_columns``, else a column named ``text``).
+    text_column: str | None = None
+    #: Boxes and audio projects: the column of file paths under the project's ``media/``
+    #: (default: ``path``, the column a folder dataset has).
+    media_column: str | None = None
 
     @field_validator("classes")
     @classmethod
@@ -94,14 +110,17 @@ class ProjectSettings(_Strict):
 
 
 class DatasetEntry(_Strict):
-    """A dataset of the store: copied in (``table``) or Parquet read in place."""
+    """A dataset of the store: copied in (``table``), Parquet read in place, or the files of
+    a folder (``folder``: one row per image or sound, the files under ``media/NAME``)."""
 
-    kind: Literal["table", "parquet"]
+    kind: Literal["table", "parquet", "folder"]
     source: str
     id_column: str | None = None
     rows: int
     columns: list[str]
     imported_at: datetime
+    #: The task for this dataset when it is not the project's (``ProjectSettings.task``).
+    task: TaskType | None = None
 
 
 class RecipeEntry(_Strict):
@@ -224,6 +243,7 @@ class Project:
             rows=info.rows,
             columns=info.columns,
             imported_at=datetime.now(timezone.utc),
+            task=getattr(info, "task", None),
         )
         self.save()
 
@@ -233,6 +253,13 @@ class Project:
             return next(iter(self.config.datasets))
         known = ", ".join(self.config.datasets) or "none yet"
         raise InputError(f"name the dataset with --dataset (datasets: {known})")
+
+    def task_of(self, dataset: str | None) -> str:
+        """The task of a dataset: its own when it declares one, else the project's."""
+        entry = self.config.datasets.get(dataset) if dataset else None
+        if entry is not None and entry.task is not None:
+            return entry.task
+        return self.settings.task
 
     def recipe(self, name: str) -> RecipeEntry:
         try:

@@ -39,7 +39,7 @@ from active_labeling.store.queue import QueueGeneration, export_generation, writ
 
 #: ``auto`` chooses one of the others each run, from the monitoring metrics
 #: (``samplers.auto``).
-QUERY_STRATEGIES = (*STRATEGIES, "auto")
+QUERY_STRATEGIES = (*STRATEGIES, "auto", "precomputed")
 StrategyName = Literal[QUERY_STRATEGIES]  # type: ignore[valid-type]
 EngineName = Literal[ENGINES]  # type: ignore[valid-type]
 
@@ -121,7 +121,7 @@ def query_sampler(
     project: Project,
     *,
     dataset: str,
-    model: str,
+    model: str | None,
     queue: str,
     params: QuerySamplerParams,
     progress: Callable[[int], None] | None = None,
@@ -130,8 +130,28 @@ def query_sampler(
     """Rank the unlabeled items of ``dataset`` with ``params.strategy``; append a generation.
 
     ``engine`` overrides the one ``params.engine`` names (a test or a notebook passes an
-    engine bound to a cluster it already holds).
+    engine bound to a cluster it already holds). ``precomputed`` needs no model, and a spans
+    model ranks texts by its own uncertainty (``flow.task_queries``).
     """
+    from active_labeling.flow import task_queries
+    from active_labeling.models.spans import is_spans_model
+
+    if params.strategy == "precomputed":
+        return task_queries.precomputed_query(
+            con, project, dataset=dataset, queue=queue, params=params, progress=progress
+        )
+    if model is None:
+        raise InputError(f"strategy {params.strategy!r} needs a saved model: bind the model role")
+    if is_spans_model(project.models_dir, model):
+        return task_queries.spans_query(
+            con,
+            project,
+            dataset=dataset,
+            model=model,
+            queue=queue,
+            params=params,
+            progress=progress,
+        )
     saved = load_model(project.models_dir, model, params.model_version)
     saved.check_label_kind(project.settings.multi_label, str(project.config_path))
     multilabel = saved.meta.multi_label

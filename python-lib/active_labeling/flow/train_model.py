@@ -37,8 +37,19 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
 
     A multi-label project gets a multi-label model (``models.multilabel``): its label sets
     are checked against the project's classes (and ``allow_empty``) first, naming the item.
-    Returns the ``SavedModel``.
+    Returns the ``SavedModel``; on a spans project, a ``models.spans.SpansModel`` (a CRF).
     """
+    task = project.task_of(dataset)
+    if task == "spans":
+        from active_labeling.flow.spans_training import train_spans
+
+        return train_spans(con, project, dataset=dataset, model=model, params=params)
+    if task == "boxes":
+        raise InputError(
+            f"dataset {dataset!r} is labeled with boxes: train-model fits classifiers and spans "
+            "models; train a detector on an export (`labels export --format coco` or yolo) and "
+            "rank with strategy precomputed"
+        )
     settings = project.settings
     if not settings.multi_label and params.multi_label_method != "one_vs_rest":
         raise InputError(

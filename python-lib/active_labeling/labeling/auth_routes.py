@@ -115,5 +115,6 @@ def session(user: User = Depends(current_user), service: LabelingService = Depen
             "keys": class_keys(service.classes),
             "columns": service.columns(),
             "guide": read_guide(service.cursor()).as_dict(),
+            **service.task.session_info(),  # the task type (labeling.annotations)
         },
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from active_labeling.labeling.annotations import Box, Span
 from active_labeling.labeling.auth import User
 from active_labeling.labeling.dependencies import (
     body_schema,
@@ -33,6 +34,12 @@ class LabelBody(BaseModel):
     label: str | None = Field(default=None, description="the class (single-label projects)")
     labels: list[str] | None = Field(
         default=None, max_length=200, description="the classes (multi-label projects)"
+    )
+    spans: list[Span] | None = Field(
+        default=None, max_length=5000, description="the marked spans (spans projects)"
+    )
+    boxes: list[Box] | None = Field(
+        default=None, max_length=2000, description="the drawn boxes (boxes projects)"
     )
     comment: str | None = Field(default=None, max_length=2000)
     lead_time_ms: int | None = _lead_time()
@@ -77,7 +84,7 @@ def next_items(
     }
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id:path}")
 def get_item(
     item_id: str,
     hint: bool = Query(default=True, description="include the model's predicted class"),
@@ -87,7 +94,7 @@ def get_item(
     return service.item(item_id, user.name, hint=hint)
 
 
-@router.post("/items/{item_id}/heartbeat")
+@router.post("/items/{item_id:path}/heartbeat")
 def heartbeat(
     item_id: str,
     user: User = Depends(current_user),
@@ -96,7 +103,9 @@ def heartbeat(
     return {"lease_expires_at": service.heartbeat(user.name, item_id).isoformat()}
 
 
-@router.post("/items/{item_id}/label", response_model=Ack, openapi_extra=body_schema(LabelBody))
+@router.post(
+    "/items/{item_id:path}/label", response_model=Ack, openapi_extra=body_schema(LabelBody)
+)
 def label(
     item_id: str,
     user: User = Depends(current_user),
@@ -104,11 +113,12 @@ def label(
     service: LabelingService = Depends(get_service),
 ):
     """Label an item; acknowledged once the event is committed."""
+    value = service.task.label_value(body)  # a class, classes, spans or boxes (annotations)
     event_id = service.record(
         user.name,
         item_id,
         status="labeled",
-        label=service.label_value(body.label, body.labels),
+        label=value,
         comment=body.comment,
         lead_time_ms=body.lead_time_ms,
         session=body.session,
@@ -116,13 +126,13 @@ def label(
     return Ack(
         event_id=event_id,
         item_id=item_id,
-        label=service.label_value(body.label, body.labels),
+        label=value,
         status="labeled",
     )
 
 
 @router.post(
-    "/items/{item_id}/skip",
+    "/items/{item_id:path}/skip",
     response_model=Ack,
     openapi_extra=body_schema(SkipBody, required=False),
 )

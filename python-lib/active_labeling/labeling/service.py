@@ -30,6 +30,7 @@ import pandas as pd
 
 from active_labeling.errors import ActiveLabelingError, InputError
 from active_labeling.flow.project import Project
+from active_labeling.labeling import annotations
 from active_labeling.labeling.handout import HandoutIndex, Lease
 from active_labeling.labeling.hints import Hints
 from active_labeling.store import item_state
@@ -158,7 +159,9 @@ class LabelingService:
         self.dataset = dataset or self._queue_dataset() or project.default_dataset()
         self.relation = require_dataset(con, self.dataset)
         self.order_by = "rowid" if self._is_table() else "item_id"
-        self.media_column = media_column
+        self.media_column = media_column or annotations.default_media_column(project, self.dataset)
+        # What a label is for this dataset's task: a class, spans or boxes (annotations).
+        self.task = annotations.task_for(self)
         self._all_columns: list[str] | None = None
         self.index = self._load_index()
         self._generation: tuple | None = None
@@ -507,7 +510,9 @@ class LabelingService:
         session: str | None = None,
     ) -> int:
         """Append one event (labeled or skipped) in one transaction; returns its id."""
-        if status == "labeled" and self.multi_label:
+        if status == "labeled" and self.task.structured:
+            pass  # checked against the item below (annotations)
+        elif status == "labeled" and self.multi_label:
             decode_labels(label, self.classes)  # raises on anything but a list of classes
         elif status == "labeled" and label not in self.classes:
             raise InputError(
@@ -517,6 +522,8 @@ class LabelingService:
             raise InputError("lead_time_ms must not be negative")
         with self.lock:
             self._check_not_leased_to_other(item_id, user, _now())
+            if status == "labeled" and self.task.structured:  # spans, boxes: fit the item?
+                label = self.task.check(item_id, label)
             lease = self.index.leases.get(item_id)
             if (lease is None or lease.annotator != user) and item_id in self.index.touched:
                 self._check_own_item(item_id, user)
@@ -694,7 +701,7 @@ class LabelingService:
                     "media": self._media(row),
                 }
             )
-        return items
+        return self.task.decorate(items, records)
 
     def _shown_label(self, value: str | None):
         """A stored label as the page shows it: a list of classes in multi-label projects."""

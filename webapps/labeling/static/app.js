@@ -40,6 +40,7 @@
     done: false,
     hint: readHint(),
     retryTimer: 0,
+    task: null, // spans, boxes, audio: the module of that task type (tasks/*.js), else null
   };
 
   // ---------------------------------------------------------------- the API (common.js)
@@ -162,7 +163,11 @@
       suggestion.className = "suggested-mark";
       suggestion.textContent = "model";
       button.append(name, suggestion);
-      button.addEventListener("click", () => (state.multi ? toggle(cls) : label(cls)));
+      button.addEventListener("click", () => {
+        if (state.task && state.task.onClass && state.task.onClass(cls)) return; // task types
+        if (state.multi) toggle(cls);
+        else label(cls);
+      });
       group.append(button);
     });
     if (state.multi) {
@@ -225,7 +230,8 @@
     $("item-id").textContent = String(item.item_id);
     card.dataset.itemId = String(item.item_id);
     renderMeta(item, entry.source);
-    renderValues(item);
+    if (state.task && state.task.render) state.task.render(item, $("item-body")); // task types
+    else renderValues(item);
     if (state.multi) {
       const current = Array.isArray(item.current_label) ? item.current_label.map(String) : [];
       state.selected = new Set(current);
@@ -678,7 +684,7 @@
       state.backIndex = -1;
       state.backList = null;
       show({ item, source: "queue" });
-      const what = undone.status === "skipped" ? "skip of" : `label “${undone.label}” on`;
+      const what = undone.status === "skipped" ? "skip of" : `label “${summary(undone.label)}” on`;
       showMessage(`Undone: your ${what} item ${item.item_id}.`, "info");
       refreshSide();
     });
@@ -758,7 +764,7 @@
       id.textContent = String(event.item_id);
       const result = document.createElement("span");
       result.className = `recent-label ${event.status === "skipped" ? "skipped" : ""}`;
-      result.textContent = event.status === "skipped" ? "skipped" : String(event.label);
+      result.textContent = event.status === "skipped" ? "skipped" : summary(event.label);
       const time = document.createElement("span");
       time.className = "recent-time";
       time.textContent = formatTime(event.created_at);
@@ -794,6 +800,8 @@
       }
       return;
     }
+    // ---- task types (spans.js, boxes.js, audio.js) take their keys first
+    if (state.task && state.task.onKey && state.task.onKey(event)) return;
     const key = event.key;
     const onControl = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
     if (state.multi && key === "Enter" && !onControl && !event.repeat) {
@@ -841,6 +849,37 @@
     }
   }
 
+  // ---------------------------------------------------------------- task types
+  // A task module (spans.js, boxes.js, audio.js) registers itself in window.AL.tasks; it
+  // draws the item, takes its keys first, and saves through ctx.save (the same chained
+  // write, undo, back, skip and leases as a class label).
+
+  function setupTask(project) {
+    const modules = window.AL.tasks || {};
+    const task = modules[project.task];
+    state.task = task || null;
+    document.body.dataset.task = project.task || "classification";
+    if (!task || !task.setup) return;
+    task.setup({
+      classes: () => state.classes,
+      classToKey: (cls) => state.classToKey.get(cls),
+      keyToClass: (key) => state.keyToClass.get(key),
+      current: () => state.current,
+      save: (fields) => {
+        if (!state.current || state.busy) return;
+        send("label", fields);
+      },
+      renderValues,
+      message: showMessage,
+      dismiss: dismissMessages,
+    });
+  }
+
+  function summary(label) {
+    if (state.task && state.task.summary) return state.task.summary(label);
+    return String(label);
+  }
+
   // ---------------------------------------------------------------- start
 
   function wireButtons() {
@@ -875,6 +914,7 @@
     window.AL.setCsrf(session.csrf_token);
     state.project = session.project || {};
     state.multi = state.project.multi_label === true;
+    setupTask(state.project);
     const name = state.project.name ? String(state.project.name) : "Labeling";
     $("project-name").textContent = name;
     document.title = `${name} · Labeling`;

@@ -1,0 +1,173 @@
+"""What every export reads: the current labels joined with their items, in batches, and the
+atomic writing of a file or a folder.
+
+Rows come in labeling order (the current label's event id), as plain dicts, a batch at a
+time from DuckDB's Arrow reader: an export of a million labels holds one batch in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from active_labeling.errors import InputError
+from active_labeling.store.connection import quote_identifier
+from active_labeling.store.datasets import arrow_batches, dataset_schema, require_dataset
+
+#: Rows per batch read from the store.
+BATCH_ROWS = 20_000
+#: A folder an export wrote holds this file: only such a folder is replaced by a new export.
+FOLDER_MARK = ".active-labeling-export"
+
+
+@dataclass
+class ExportSource:
+    """The labeled items of one dataset, and what the formats need to know of it."""
+
+    con: object
+    project: object
+    dataset: str
+    task: str
+    classes: list[str]
+    columns: list[str]
+    text_column: str | None = None
+    media_column: str | None = None
+    _sizes: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, con, project, dataset: str) -> ExportSource:
+        from active_labeling.labeling.annotations import default_media_column, resolve_text_column
+
+        require_dataset(con, dataset)
+        columns = [c for c, _ in dataset_schema(con, dataset) if c != "item_id"]
+        task = project.task_of(dataset)
+        text = resolve_text_column(project.settings, columns, dataset) if task == "spans" else None
+        media = default_media_column(project, dataset)
+        if task == "boxes" and media not in columns:
+            raise InputError(
+                f"dataset {dataset!r} has no column of image paths ({media or 'media_column'}):"
+                " set media_column in project.toml"
+            )
+        classes = list(project.settings.classes)
+        return cls(con, project, dataset, task, classes, columns, text, media)
+
+    def rows(self) -> Iterator[dict]:
+        """Each labeled item: ``item_id``, ``label`` (as stored), ``annotator``,
+        ``labeled_at``, and every column of the item."""
+        relation = require_dataset(self.con, self.dataset)
+        selected = ", ".join(f"d.{quote_identifier(c)}" for c in self.columns)
+        query = (
+            "SELECT c.item_id, c.label AS _label, c.annotator AS _annotator, "
+            f"c.created_at AS _labeled_at, {selected} FROM current_labels c "
+            f"JOIN {relation} d ON d.item_id = c.item_id WHERE c.dataset = ? "
+            "ORDER BY c.event_id"
+        )
+        # On a cursor of its own: the reader streams while other queries may run on ``con``.
+        cursor = self.con.cursor()
+        try:
+            for batch in arrow_batches(cursor, query, BATCH_ROWS, [self.dataset]):
+                yield from batch.to_pylist()
+        finally:
+            cursor.close()
+
+    def annotations(self, row: dict, what: str) -> list[dict]:
+        """The spans or boxes of a row; a label that is not such a list (imported before the
+        project's task changed) is an error naming the item."""
+        try:
+            value = json.loads(row["_label"])
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, list):
+            raise InputError(
+                f"item {row['item_id']!r}: its label {row['_label']!r} is not a list of {what}"
+            )
+        return value
+
+    def image_size(self, row: dict) -> tuple[int, int]:
+        """An image's (width, height): its row's columns (folder datasets), else its file."""
+        if row.get("width") and row.get("height"):
+            return int(row["width"]), int(row["height"])
+        path = row.get(self.media_column)
+        if path not in self._sizes:
+            from active_labeling.labeling.annotations import media_file
+            from active_labeling.store.media import probe_image
+
+            file = media_file(self.project.root, path) if isinstance(path, str) else None
+            if file is None:
+                raise InputError(f"item {row['item_id']!r}: its image {path!r} is not in media/")
+            self._sizes[path] = probe_image(file)[1:]
+        return self._sizes[path]
+
+    def image_name(self, row: dict) -> str:
+        """The image's path under ``media/``: what COCO's file_name and the YOLO and VOC
+        file names follow."""
+        return str(row.get(self.media_column) or row["item_id"]).lstrip("/")
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[object]:
+    """A text file written beside ``path`` and renamed over it once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """A folder built beside ``path`` and swapped in once complete.
+
+    An existing ``path`` is replaced only when an export made it (it holds
+    ``FOLDER_MARK``) or it is empty: a folder of the user's own is never deleted.
+    """
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"{path} is a file: a folder export needs a folder's path")
+        if any(path.iterdir()) and not (path / FOLDER_MARK).exists():
+            raise InputError(
+                f"{path} is a folder that an export did not write: choose an empty or new one"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    try:
+        yield building
+        (building / FOLDER_MARK).write_text("written by active-labeling labels export\n")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(building, path)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class PerItemFiles:
+    """The files of a folder export, one per item, named after its image's path with another
+    suffix; never outside the folder (a ``..`` in a path stays inside). Folders are made
+    once each: 100,000 files in one folder cost 100,000 opens, not 200,000 system calls."""
+
+    def __init__(self, root: Path, suffix: str):
+        self.root = str(root)
+        self.suffix = suffix
+        self._made: set[str] = set()
+
+    def write(self, name: str, text: str) -> None:
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        stem = os.path.splitext(parts.pop())[0] if parts else "item"
+        folder = os.path.join(self.root, *parts)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        with open(os.path.join(folder, stem + self.suffix), "w", encoding="utf-8") as handle:
+            handle.write(text)

@@ -1,0 +1,51 @@
+"""train-model on a spans project: the labeled texts in, a new spans model version out."""
+
+from __future__ import annotations
+
+from active_labeling.errors import InputError
+from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.datasets import dataset_schema, require_dataset
+
+
+def train_spans(con, project, *, dataset: str, model: str, params):
+    """Fit a CRF (``models.spans``) on the current spans labels of ``dataset``."""
+    from active_labeling.labeling.annotations import decode_list, resolve_text_column
+    from active_labeling.models.spans import train_spans_model
+
+    relation = require_dataset(con, dataset)
+    columns = [c for c, _ in dataset_schema(con, dataset)]
+    text_column = resolve_text_column(project.settings, columns, dataset)
+    with transaction(con):  # one snapshot: the labels read are those up to the mark
+        high_water = con.execute(
+            "SELECT max(event_id) FROM label_events WHERE dataset = ?", [dataset]
+        ).fetchone()[0]
+        rows = con.execute(
+            f"SELECT d.item_id, d.{quote_identifier(text_column)}, l.label FROM {relation} d "
+            "JOIN current_labels l ON l.item_id = d.item_id AND l.dataset = ? ORDER BY l.event_id",
+            [dataset],
+        ).fetchall()
+    if not rows:
+        raise InputError(
+            f"dataset {dataset!r} has no labeled text yet: mark spans in the labeling app first"
+        )
+    texts, spans = [], []
+    for item_id, text, label in rows:
+        try:
+            marked = decode_list(label, "spans")
+        except InputError:
+            raise InputError(
+                f"item {item_id!r}: its label {label!r} is not a list of spans (labeled before "
+                "the project's task was spans?)"
+            ) from None
+        texts.append(text if isinstance(text, str) else "")
+        spans.append(marked)
+    return train_spans_model(
+        project.models_dir,
+        model,
+        texts,
+        spans,
+        classes=list(project.settings.classes),
+        text_column=text_column,
+        label_event_id=high_water,
+        random_state=params.random_state,
+    )
