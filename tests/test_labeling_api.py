@@ -223,6 +223,10 @@ def test_labels_per_hour_count_the_time_at_work_not_the_last_hour(app, users, mo
     assert ann.get("/api/progress").json()["labels_per_hour"] == rate
     bob = login(app, "bob", users["bob"])
     assert bob.get("/api/progress").json()["labels_per_hour"] is None  # nothing measured yet
+    # Two labels in a couple of seconds: no pace yet (it would read thousands an hour).
+    for item in [i["item_id"] for i in bob.get("/api/items/next?count=2").json()["items"]]:
+        bob.post(f"/api/items/{item}/label", json={"label": "no", "lead_time_ms": 1_000})
+    assert bob.get("/api/progress").json()["labels_per_hour"] is None
 
 
 def test_a_restart_keeps_leases_and_expired_leases_free_their_items(project, users, monkeypatch):

@@ -98,19 +98,26 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+#: Active time before the page shows a labeler's pace: one minute.
+MIN_ACTIVE_HOURS = 1 / 60
+
+
 def _labels_per_hour(events: pd.DataFrame, taken_back: list[int]) -> float | None:
     """A labeler's labels per hour of active work (``metrics.labels.labels_per_hour``: the
     gaps between actions up to 5 minutes, the lead time after a pause), over all their
-    actions; labels an undo took back took time but count as no label. None before any
-    time was measured."""
+    actions; labels an undo took back took time but count as no label. None until a minute
+    of work was measured (two labels in three seconds are not 2,400 an hour)."""
     from active_labeling.metrics.labels import labels_per_hour
 
     if events.empty:
         return None
     undone = events["event_id"].isin(taken_back) & (events["status"] == "labeled")
     events = events.assign(status=events["status"].where(~undone, "undone"))
-    rate = float(labels_per_hour(events, by=None)["labels_per_hour"].iloc[0])
-    return rate if math.isfinite(rate) else None
+    row = labels_per_hour(events, by=None).iloc[0]
+    rate = float(row["labels_per_hour"])
+    if not math.isfinite(rate) or not float(row["active_hours"]) >= MIN_ACTIVE_HOURS:
+        return None
+    return rate
 
 
 @dataclass
