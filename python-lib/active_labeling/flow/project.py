@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from active_labeling.errors import InputError
 from active_labeling.flow.config_errors import config_error
@@ -65,6 +72,15 @@ class ProjectSettings(_Strict):
     multi_label: bool = False
     #: Share of items handed to a second labeler, to measure agreement between labelers.
     overlap: float = Field(default=0.0, ge=0.0, lt=1.0)
+    #: How the labels of an item labeled twice or more become one (``store.consensus``):
+    #: the majority, or Dawid-Skene (labelers weighed by their estimated accuracy).
+    consensus: Literal["majority", "dawid_skene"] = "majority"
+    #: A tie gives no label until a reviewer decides, or the tied class first in `classes`.
+    consensus_tie: Literal["review", "first"] = "review"
+    #: A consensus less confident than this gives no label until a reviewer decides.
+    consensus_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Share of the items labeled once that the review queue also shows, to spot-check them.
+    review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("classes")
     @classmethod
@@ -72,6 +88,15 @@ class ProjectSettings(_Strict):
         if len(set(classes)) != len(classes):
             raise ValueError("classes must be distinct")
         return classes
+
+    @model_validator(mode="after")
+    def _consensus_fits_the_labels(self) -> ProjectSettings:
+        if self.multi_label and self.consensus == "dawid_skene":
+            raise ValueError(
+                "consensus = 'dawid_skene' is single-label: a multi-label project takes the "
+                "majority per class (consensus = 'majority')"
+            )
+        return self
 
 
 class DatasetEntry(_Strict):

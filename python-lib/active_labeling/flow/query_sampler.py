@@ -30,6 +30,7 @@ from active_labeling.samplers.registry import (
     make_sampler,
     needs_classifier,
 )
+from active_labeling.store.consensus import ConsensusRule
 from active_labeling.store.datasets import dataset_schema
 from active_labeling.store.labels import labeled_item_ids
 from active_labeling.store.queue import QueueGeneration, export_generation, write_generation
@@ -139,7 +140,7 @@ def query_sampler(
         random_state=params.random_state,
         **params.strategy_params,
     )
-    X_labeled, y_labeled = labeled_frame(con, dataset, columns)
+    X_labeled, y_labeled = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
     check_no_infinity(X_labeled, X_labeled.index, dataset)
     if len(X_labeled):
         sampler.fit(model_input(pipeline, X_labeled, feature_space), y_labeled.to_numpy())

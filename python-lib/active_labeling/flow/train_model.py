@@ -12,6 +12,7 @@ from active_labeling.flow.labeled_data import labeled_frame
 from active_labeling.flow.project import Project
 from active_labeling.models import save_model, train_classifier
 from active_labeling.store.connection import transaction
+from active_labeling.store.consensus import ConsensusRule
 
 
 class TrainModelParams(BaseModel):
@@ -45,7 +46,7 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
         high_water = con.execute(
             "SELECT max(event_id) FROM label_events WHERE dataset = ?", [dataset]
         ).fetchone()[0]
-        frame, labels = labeled_frame(con, dataset, columns)
+        frame, labels = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
     check_no_infinity(frame, frame.index, dataset)
     if frame.empty:
         raise InputError(
