@@ -233,3 +233,26 @@ def test_bad_review_events_are_refused_and_nothing_is_written(con):
     with pytest.raises(InputError, match="review must be one of"):
         labels.append_events(con, [LabelEvent("pool", "I1", "skipped", "rev", review="maybe")])
     assert con.execute("SELECT count(*) FROM label_events").fetchone() == (0,)
+
+
+def test_labels_export_and_training_follow_the_projects_consensus_settings(tmp_path):
+    from active_labeling.cli import main
+
+    project = Project.init(tmp_path / "p", classes=["no", "yes"], id_column="id")
+    project.config.project.consensus_tie = "first"
+    project.save()
+    with project.connect() as con:
+        info = datasets.import_file(
+            con, "pool", write_pool_csv(tmp_path / "p.csv", 10), id_column="id"
+        )
+        project.record_dataset(info)
+        labels.append_events(
+            con,
+            [
+                LabelEvent("pool", "I1", "labeled", "ann", label="yes"),
+                LabelEvent("pool", "I1", "labeled", "bob", label="no"),
+            ],
+        )
+    assert main(["labels", "export", str(project.root), str(tmp_path / "out.csv")]) == 0
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out[["item_id", "label", "label_source"]].values.tolist() == [["I1", "no", "consensus"]]

@@ -249,14 +249,15 @@ def export_dataset_name(project: Project, dataset: str | None) -> str:
     raise InputError(f"name the dataset in the step's params (dataset = ...); datasets: {known}")
 
 
-def export_table(con, what: str, dataset: str, path: Path) -> Path:
-    """Write ``dataset``'s current labels, metrics or stopping advice to ``path``."""
+def export_table(con, what: str, dataset: str, path: Path, rule=None) -> Path:
+    """Write ``dataset``'s labels (decided under ``rule``, ``store.consensus``), metrics or
+    stopping advice to ``path``."""
     from active_labeling.store.datasets import copy_query_to_file, require_dataset
     from active_labeling.store.labels import export_labels
 
     require_dataset(con, dataset)
     if what == "labels":
-        return export_labels(con, dataset, path)
+        return export_labels(con, dataset, path, rule)
     table = {"metrics": "metrics", "advice": "stopping_advice"}.get(what)
     if table is None:
         raise InputError(f"cannot export {what!r}: choose labels, metrics or advice")
