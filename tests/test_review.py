@@ -72,9 +72,15 @@ def _suspect(con, item: str, rank: int, suggested: str = "no") -> None:
     event_id, label = con.execute(
         "SELECT event_id, label FROM item_state WHERE item_id = ?", [item]
     ).fetchone()
+    now = datetime.now(timezone.utc)
     con.execute(
         "INSERT INTO label_suspects VALUES ('pool', 'clf', '1', ?, ?, ?, ?, 0.1, ?, ?)",
-        [item, event_id, label, suggested, rank, datetime.now(timezone.utc)],
+        [item, event_id, label, suggested, rank, now],
+    )
+    con.execute(
+        "INSERT INTO label_error_runs SELECT 'pool', 'clf', '1', 10, 0, 5, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM label_error_runs)",
+        [now],
     )
 
 

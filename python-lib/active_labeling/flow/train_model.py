@@ -27,6 +27,9 @@ class TrainModelParams(BaseModel):
     text_columns: list[str] = Field(default_factory=list)
     cv_folds: int = Field(default=5, ge=2, le=20)
     random_state: int = 0
+    #: Also score every label with the new version out of fold and mark the likely label
+    #: errors for review (``flow.label_errors``; cv_folds more fits).
+    find_label_errors: bool = False
 
 
 def train_model(con, project: Project, *, dataset: str, model: str, params: TrainModelParams):

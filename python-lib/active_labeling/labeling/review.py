@@ -90,8 +90,8 @@ class ReviewDesk:
         """The open suspects of the latest run on the dataset: those whose item's state is
         still the labeled event that was scored (nobody touched the item since)."""
         return self.con.execute(
-            "WITH latest AS (SELECT model_name, model_version FROM label_suspects "
-            "WHERE dataset = ? ORDER BY marked_at DESC LIMIT 1) "
+            "WITH latest AS (SELECT model_name, model_version FROM label_error_runs "
+            "WHERE dataset = ? ORDER BY scored_at DESC LIMIT 1) "
             "SELECT s.item_id, s.model_name, s.model_version, s.label, s.suggested, "
             "s.self_confidence, s.rank FROM label_suspects s JOIN latest USING "
             "(model_name, model_version) JOIN item_state t ON t.dataset = s.dataset AND "

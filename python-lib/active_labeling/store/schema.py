@@ -9,7 +9,8 @@
   ``reviewed``), kept in the same transaction as every append and rebuilt from
   ``label_events`` when missing, so that "is this item labeled?" is a key lookup.
 - ``label_suspects``: the labels a model's out-of-fold probabilities doubt (confident
-  learning, ``flow.label_errors``), one row per suspect and model version.
+  learning, ``flow.label_errors``), one row per suspect and model version;
+  ``label_error_runs``: one row per model version scored.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
 - ``store_meta``: key/value pairs, the schema version and the labeling guide
@@ -191,6 +192,18 @@ DDL = [
         self_confidence DOUBLE NOT NULL,
         rank INTEGER NOT NULL,
         marked_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # One row per model version whose labels were scored (with or without suspects).
+    """
+    CREATE TABLE IF NOT EXISTS label_error_runs (
+        dataset VARCHAR NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        n_labels BIGINT NOT NULL,
+        n_suspects BIGINT NOT NULL,
+        cv_folds INTEGER NOT NULL,
+        scored_at TIMESTAMPTZ NOT NULL
     )
     """,
     "CREATE SEQUENCE IF NOT EXISTS scenario_run_ids START 1",
