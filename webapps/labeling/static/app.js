@@ -212,6 +212,7 @@
     if (entry === renderedEntry && hasItem) return;
     renderedEntry = entry;
     if (!hasItem) {
+      renderSentBack(null);
       $("item-id").textContent = "";
       card.dataset.itemId = "";
       $("item-meta").replaceChildren();
@@ -224,6 +225,7 @@
     const item = entry.item;
     $("item-id").textContent = String(item.item_id);
     card.dataset.itemId = String(item.item_id);
+    renderSentBack(item.sent_back);
     renderMeta(item, entry.source);
     renderValues(item);
     if (state.multi) {
@@ -237,6 +239,13 @@
       });
     }
     $("comment").value = entry.comment || "";
+  }
+
+  // A reviewer sent the item back to labeling: their comment, as text.
+  function renderSentBack(note) {
+    const box = $("sent-back");
+    box.hidden = !note;
+    box.textContent = note ? `Sent back by reviewer ${note.reviewer}: ${note.comment || ""}` : "";
   }
 
   function renderMeta(item, source) {
@@ -880,6 +889,7 @@
     document.title = `${name} · Labeling`;
     $("user-name").textContent = session.user ? String(session.user) : "";
     $("admin-link").hidden = session.role !== "admin" && session.role !== "reviewer";
+    $("review-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     $("dashboard-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     setupClasses(state.project);
     renderGuide(state.project.guide);
