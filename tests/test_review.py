@@ -265,3 +265,37 @@ def test_an_item_another_reviewer_holds_is_left_to_them(app, users):
     assert others == ["I3", "I6"]
     refused = eve.post("/api/review/items/I1/correct", json={"label": "no"})
     assert refused.status_code == 409 and "being reviewed by rev" in refused.json()["detail"]
+
+
+def test_a_multi_label_project_is_reviewed_with_lists_of_classes(tmp_path):
+    from active_labeling.flow.project import Project
+    from active_labeling.store import datasets
+
+    from flow_helpers import write_pool_csv
+
+    project = Project.init(tmp_path / "m", classes=["red", "blue"], multi_label=True)
+    with project.connect() as con:
+        pool = write_pool_csv(tmp_path / "m" / "pool.csv", n=10)
+        project.record_dataset(datasets.import_file(con, "pool", pool, id_column="id"))
+        password = add_user(con, "rev", "reviewer")
+        labels.append_events(
+            con,
+            [
+                LabelEvent("pool", "I1", "labeled", "ann", label='["red"]'),
+                LabelEvent("pool", "I1", "labeled", "bob", label='["red", "blue"]'),
+                LabelEvent("pool", "I1", "labeled", "cy", label='["red"]'),
+                LabelEvent("pool", "I2", "labeled", "ann", label='["blue"]'),
+                LabelEvent("pool", "I2", "labeled", "bob", label="[]"),
+            ],
+        )
+    app = create_app(project.root)
+    rev = login(app, "rev", password)
+    cards = {c["item_id"]: c for c in rev.get("/api/review/next?count=5").json()["items"]}
+    assert cards["I1"]["proposed_label"] == ["red"]  # the majority per class
+    assert cards["I2"]["proposed_label"] is None  # blue: one of two, a tie
+    accepted = rev.post("/api/review/items/I1/accept").json()
+    assert accepted["review"] == "accepted" and accepted["label"] == ["red"]
+    fixed = rev.post("/api/review/items/I2/correct", json={"labels": ["blue"]}).json()
+    assert fixed["review"] == "corrected" and fixed["label"] == ["blue"]
+    refused = rev.post("/api/review/items/I2/correct", json={"label": "blue"})
+    assert refused.status_code == 422 and "send 'labels'" in refused.json()["detail"]

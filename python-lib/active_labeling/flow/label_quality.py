@@ -54,6 +54,8 @@ def labeler_table(history: pd.DataFrame) -> pd.DataFrame:
         if count_key in row.details:
             entry[count_column] = row.details[count_key]
     table = pd.DataFrame(list(rows.values()), columns=list(LABELER_TABLE))
+    for column in ("labels", "consensus_items", "reviewed_items"):
+        table[column] = table[column].astype("Int64")
     return table.sort_values("annotator", kind="stable").reset_index(drop=True)
 
 
