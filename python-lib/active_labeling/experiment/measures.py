@@ -37,6 +37,7 @@ class Step:
     previous_model: object | None = None
     noisy: np.ndarray | None = None
     holdout: np.ndarray | None = None
+    team: object | None = None  # experiment.labelers.TeamLabels, with [labelers]
     _cache: dict = field(default_factory=dict, repr=False)
 
     def predict(self, which: str, rows: str) -> np.ndarray:
@@ -69,7 +70,13 @@ class Measure:
     name: str
     compute: Callable[[Step], float]
     description: str
-    group: str  # "core", "noise" or "monitoring"
+    group: str  # "core", "noise", "monitoring", "labelers"...
+
+
+def _labeler_measures() -> dict:
+    from active_labeling.experiment.labelers import MEASURES as defined
+
+    return defined
 
 
 def _holdout(step: Step, which: str) -> float:
@@ -274,10 +281,22 @@ MEASURES: dict[str, Measure] = {
     ]
 }
 """Every measure the harness knows, by name."""
+# The simulated labelers' measures (experiment.labelers), group "labelers".
+MEASURES.update(
+    {
+        name: Measure(name, compute, description, "labelers")
+        for name, (compute, description) in _labeler_measures().items()
+    }
+)
 
 
 def logged_measures(
-    *, noisy: bool, label_noise: bool, monitoring: bool, holdout: bool = False
+    *,
+    noisy: bool,
+    label_noise: bool,
+    monitoring: bool,
+    holdout: bool = False,
+    labelers: bool = False,
 ) -> list[str]:
     """The measures an experiment logs at every iteration, in column order.
 
@@ -295,6 +314,8 @@ def logged_measures(
         groups.add("label_noise")
     if monitoring:
         groups.add("monitoring")
+    if labelers:
+        groups.add("labelers")
     return [name for name, m in MEASURES.items() if m.group in groups]
 
 
