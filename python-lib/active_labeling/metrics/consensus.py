@@ -80,25 +80,28 @@ def majority_vote(labels: pd.DataFrame, classes=None, *, tie: str = "none") -> p
     order = {c: i for i, c in enumerate(classes)}
     counts = frame.groupby(["item_id", "label"], sort=False).size().rename("votes").reset_index()
     counts["order"] = counts["label"].map(order)
+    # Per item, best first: most votes, then first in the classes' order (vectorized: one
+    # sort, then the first and second row of each item).
     counts = counts.sort_values(["item_id", "votes", "order"], ascending=[True, False, True])
-    totals = frame.groupby("item_id", sort=False).size()
-    rows = []
-    for item, group in counts.groupby("item_id", sort=False):
-        best = group.iloc[0]
-        tied = len(group) > 1 and group.iloc[1]["votes"] == best["votes"]
-        n = int(totals[item])
-        rows.append(
-            {
-                "item_id": item,
-                "label": None if tied and tie == "none" else best["label"],
-                "confidence": float(best["votes"] / n),
-                "n_labels": n,
-                "unanimous": len(group) == 1,
-            }
-        )
-    result = pd.DataFrame(rows, columns=["item_id", "label", "confidence", "n_labels", "unanimous"])
+    rank = counts.groupby("item_id", sort=False).cumcount()
+    best = counts[rank == 0].set_index("item_id")
+    second = counts[rank == 1].set_index("item_id")["votes"].reindex(best.index)
+    n_labels = frame.groupby("item_id", sort=False).size().reindex(best.index)
+    distinct = counts.groupby("item_id", sort=False).size().reindex(best.index)
+    tied = (second == best["votes"]).to_numpy()
+    labels_out = best["label"].to_numpy(dtype=object)
+    if tie == "none":
+        labels_out = np.where(tied, None, labels_out)
+    result = pd.DataFrame(
+        {
+            "item_id": best.index.to_numpy(),
+            "confidence": (best["votes"] / n_labels).to_numpy(dtype=float),
+            "n_labels": n_labels.to_numpy(dtype=int),
+            "unanimous": (distinct == 1).to_numpy(),
+        }
+    )
     # Object, so that "no consensus" stays None (a string column would make it NaN).
-    result["label"] = pd.Series([r["label"] for r in rows], dtype=object, index=result.index)
+    result.insert(1, "label", pd.Series(labels_out, dtype=object, index=result.index))
     return result
 
 

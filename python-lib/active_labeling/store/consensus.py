@@ -242,17 +242,35 @@ def _decode(value: str, classes) -> list[str]:
     return [v for v in decoded if v in classes] if classes else decoded
 
 
+def _raw_labels(votes: pd.DataFrame, counts: pd.Series) -> pd.Series:
+    """item_id -> each labeler's label as a JSON object. Most items have one label, from
+    one of few (labeler, label) pairs: their text is made once per pair."""
+    one = (votes["item_id"].map(counts) == 1).to_numpy()
+    # Plain object arrays: iterating Arrow-backed strings costs a call per value.
+    item, annotator, label = (
+        votes[c].to_numpy(dtype=object) for c in ("item_id", "annotator", "label")
+    )
+    pair = pd.MultiIndex.from_arrays([annotator[one], label[one]])
+    distinct = pair.unique()
+    texts = np.array([json.dumps({a: b}) for a, b in distinct], dtype=object)
+    raw = pd.Series(texts[distinct.get_indexer(pair)], index=item[one], dtype=object)
+    several: dict[str, dict[str, str]] = {}
+    for i, a, b in zip(item[~one], annotator[~one], label[~one], strict=True):
+        several.setdefault(i, {})[a] = b
+    more = pd.Series(
+        [json.dumps(v, sort_keys=True) for v in several.values()],
+        index=list(several),
+        dtype=object,
+    )
+    return pd.concat([raw, more]) if len(more) else raw
+
+
 def _items(votes, counts, consensus, reviews, top) -> pd.DataFrame:
     """One row per item with a vote or a decision (see :data:`ITEM_COLUMNS`)."""
-    raw: dict[str, dict[str, str]] = {}
-    for item, annotator, label in zip(
-        votes["item_id"], votes["annotator"], votes["label"], strict=True
-    ):
-        raw.setdefault(item, {})[annotator] = label
     ids = pd.Index(pd.unique(pd.concat([votes["item_id"], reviews["item_id"]])), name="item_id")
     frame = pd.DataFrame(index=ids)
     frame["n_labels"] = counts.reindex(ids).fillna(0).astype(int)
-    frame["raw_labels"] = [json.dumps(raw[i], sort_keys=True) if i in raw else None for i in ids]
+    frame["raw_labels"] = _raw_labels(votes, counts).reindex(ids)
     frame["consensus_label"] = consensus["label"].reindex(ids).astype(object)
     frame["consensus_confidence"] = consensus["confidence"].reindex(ids).astype(float)
     unanimous = consensus["unanimous"].reindex(ids).astype(object)
@@ -286,8 +304,7 @@ def _items(votes, counts, consensus, reviews, top) -> pd.DataFrame:
     frame["comment"] = decided["comment"].where(reviewed, frame["comment"])
     frame["state_event_id"] = top.reindex(ids).astype("int64")
     for column in ("label", "consensus_label"):  # None, not NaN, for "no label"
-        frame[column] = pd.Series(
-            [v if isinstance(v, str) else None for v in frame[column]], index=ids, dtype=object
-        )
+        values = frame[column].astype(object)
+        frame[column] = values.where(values.notna(), None)
     frame = frame.sort_values("state_event_id", kind="stable").reset_index()
     return frame.loc[:, list(ITEM_COLUMNS)]
