@@ -14,6 +14,7 @@ from active_labeling.labeling.handout import HandoutIndex, Lease
 from active_labeling.labeling.service import LabelingService
 from active_labeling.store.connection import connect
 from active_labeling.store.labels import LabelEvent, append_events
+from active_labeling.store.schema import SCHEMA_VERSION
 
 from flow_helpers import declare_train_and_query, make_project
 
@@ -128,7 +129,7 @@ def test_a_store_of_schema_1_gets_its_item_state_rebuilt(tmp_path):
         assert [r[3:] for r in expected if r[1] == "I4"] == [("labeled", "no")]  # the import's
         assert con.execute(
             "SELECT value FROM store_meta WHERE key = 'schema_version'"
-        ).fetchone() == ("2",)
+        ).fetchone() == (str(SCHEMA_VERSION),)
     finally:
         con.close()
 

@@ -335,16 +335,17 @@ def test_exports_keep_the_labelers_comments(con, tmp_path):
         ],
     )
     out = pd.read_csv(labels.export_labels(con, "pool", tmp_path / "labels.csv"))
-    assert list(out.columns) == ["item_id", "label", "annotator", "labeled_at", "comment"]
+    assert list(out.columns) == list(labels.LABEL_EXPORT_COLUMNS)
+    assert list(out.columns)[:5] == ["item_id", "label", "annotator", "labeled_at", "comment"]
     assert out[["item_id", "comment"]].fillna("").values.tolist() == [
         ["I1", "clear now"],
         ["I2", ""],
     ]
     events = pd.read_parquet(labels.export_events(con, "pool", tmp_path / "events.parquet"))
-    assert events[["status", "comment"]].fillna("").values.tolist() == [
-        ["skipped", "blurry, ask Bob"],
-        ["labeled", "clear now"],
-        ["labeled", ""],
+    assert events[["status", "review", "comment"]].fillna("").values.tolist() == [
+        ["skipped", "", "blurry, ask Bob"],
+        ["labeled", "", "clear now"],
+        ["labeled", "", ""],
     ]
 
 

@@ -201,6 +201,7 @@ def cmd_labels_import(args) -> int:
 
 def cmd_labels_export(args) -> int:
     from active_labeling.store import labels
+    from active_labeling.store.consensus import ConsensusRule
 
     project = _project(args)
     dataset = args.dataset or project.default_dataset()
@@ -216,9 +217,12 @@ def cmd_labels_export(args) -> int:
         what = f", {result.annotations} annotations" if result.annotations is not None else ""
         print(f"wrote {result.path} ({result.format}: {result.items} labeled items{what})")
         return 0
-    write = labels.export_events if args.events else labels.export_labels
     with project.connect(read_only=True) as con:
-        path = write(con, dataset, args.file)
+        if args.events:
+            path = labels.export_events(con, dataset, args.file)
+        else:
+            rule = ConsensusRule.of(project.settings)
+            path = labels.export_labels(con, dataset, args.file, rule)
     print(f"wrote {path}")
     return 0
 
@@ -686,14 +690,16 @@ def build_parser() -> argparse.ArgumentParser:
         label_commands,
         "export",
         cmd_labels_export,
-        "write the current labels (item_id, label, annotator, labeled_at, comment)",
+        "write each item's label (a reviewer's decision, else the labelers' consensus, else "
+        "its one label), with the consensus, its confidence, the raw labels and the review",
     )
     lexp.add_argument("project")
     lexp.add_argument("file", help="a .parquet, .csv or .tsv file")
     lexp.add_argument(
         "--events",
         action="store_true",
-        help="every label event instead: skips, undos and relabels, with their comments",
+        help="every label event instead: skips, undos, relabels and reviewers' decisions, with "
+        "their comments",
     )
     lexp.add_argument("--dataset", help="the labeled dataset (default: the only one)")
     lexp.add_argument(

@@ -43,6 +43,7 @@ from pydantic import (
 )
 
 from active_labeling.errors import InputError
+from active_labeling.experiment.labelers import LabelersSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -374,6 +375,8 @@ class ExperimentConfig(_Strict):
     seeds: int | list[int] = 20
     test: SplitSpec = Field(default_factory=SplitSpec)
     label_noise: float = Field(default=0.0, ge=0, lt=1)
+    #: Simulated labelers instead of one oracle (experiment.labelers).
+    labelers: LabelersSpec | None = None
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @field_validator("model", mode="before")
@@ -406,6 +409,8 @@ class ExperimentConfig(_Strict):
             )
         if (self.budget is None) == (self.n_rounds is None):
             raise ValueError("give either budget (labels at the end) or n_rounds, not both")
+        if self.labelers is not None and self.label_noise > 0:
+            raise ValueError("give label_noise (one noisy oracle) or labelers, not both")
         if self.budget is not None and self.budget <= self.initial.size:
             raise ValueError(
                 f"budget={self.budget} must exceed the initial size ({self.initial.size})"

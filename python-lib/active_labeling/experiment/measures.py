@@ -37,6 +37,7 @@ class Step:
     previous_model: object | None = None
     noisy: np.ndarray | None = None
     holdout: np.ndarray | None = None
+    team: object | None = None  # experiment.labelers.TeamLabels, with [labelers]
     _cache: dict = field(default_factory=dict, repr=False)
 
     def predict(self, which: str, rows: str) -> np.ndarray:
@@ -74,7 +75,13 @@ class Measure:
     name: str
     compute: Callable[[Step], float]
     description: str
-    group: str  # "core", "noise" or "monitoring"
+    group: str  # "core", "noise", "monitoring", "labelers"...
+
+
+def _labeler_measures() -> dict:
+    from active_labeling.experiment.labelers import MEASURES as defined
+
+    return defined
 
 
 def _holdout(step: Step, which: str) -> float:
@@ -279,6 +286,13 @@ MEASURES: dict[str, Measure] = {
     ]
 }
 """Every measure the harness knows, by name."""
+# The simulated labelers' measures (experiment.labelers), group "labelers".
+MEASURES.update(
+    {
+        name: Measure(name, compute, description, "labelers")
+        for name, (compute, description) in _labeler_measures().items()
+    }
+)
 
 
 # -- multi-label data: label sets, scored as sets (``metrics.label_sets``) ------------------------
@@ -490,6 +504,7 @@ def logged_measures(
     monitoring: bool,
     holdout: bool = False,
     multilabel: bool = False,
+    labelers: bool = False,
 ) -> list[str]:
     """The measures an experiment logs at every iteration, in column order.
 
@@ -509,6 +524,8 @@ def logged_measures(
         groups.add("label_noise")
     if monitoring:
         groups.add("monitoring")
+    if labelers:
+        groups.add("labelers")
     return [name for name, m in measures_for(multilabel).items() if m.group in groups]
 
 

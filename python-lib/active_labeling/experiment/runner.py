@@ -88,8 +88,9 @@ def create_experiment(config_path: Path | str, out: Path | str) -> ExperimentDir
         digest = write_snapshot(data, out / "data.parquet")
         measures = logged_measures(
             noisy=data.noisy is not None,
-            label_noise=config.label_noise > 0,
+            label_noise=config.label_noise > 0 or config.labelers is not None,
             monitoring=config.monitoring.enabled,
+            labelers=config.labelers is not None,
             holdout=config.monitoring.enabled and config.monitoring.holdout_size > 0,
             multilabel=data.multi_label,
         )
@@ -163,6 +164,7 @@ class SeedPlan:
     revealed: np.ndarray
     monitor: np.ndarray
     holdout: np.ndarray
+    team: object | None = None  # experiment.labelers.TeamLabels, with [labelers]
 
 
 def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -> SeedPlan:
@@ -202,6 +204,12 @@ def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -
     hk = streams.half_key(half)
     initial = _initial_sample(config, codes, pool, streams.generator(seed, streams.INITIAL, hk))
     revealed = _oracle_labels(config, codes, streams.generator(seed, streams.NOISE, hk))
+    team = None
+    if config.labelers is not None:  # the team's consensus instead of one oracle
+        from active_labeling.experiment.labelers import simulate_team
+
+        team = simulate_team(config.labelers, codes, streams.generator(seed, streams.NOISE, hk))
+        revealed = team.revealed
     from active_labeling.metrics import sample_for_contradictions
 
     monitor = pool[
@@ -216,7 +224,7 @@ def plan_seed(config: ExperimentConfig, data: ExperimentData, seed: int, half) -
     holdout_rng = streams.generator(seed, streams.HOLDOUT, hk)
     size = min(config.monitoring.holdout_size, test.shape[0])
     holdout = np.sort(holdout_rng.choice(test, size=size, replace=False))
-    return SeedPlan(pool, test, np.sort(initial), revealed, monitor, holdout)
+    return SeedPlan(pool, test, np.sort(initial), revealed, monitor, holdout, team)
 
 
 def _initial_sample(config, codes, pool, rng: np.random.Generator) -> np.ndarray:
@@ -301,6 +309,7 @@ class _Run:
             previous_model=previous_model,
             noisy=self.data.noisy,
             holdout=self.plan.holdout,
+            team=self.plan.team,
         )
 
     def oracle(self):

@@ -8,10 +8,12 @@ oldest first, so curves over ``n_labels`` have no hole; a version once measured 
 measured again (nothing is rewritten).
 
 Which labels a version saw is exact: the train-model recipe records the largest label
-event id it read (``meta.label_event_id``), and the labels "as of" that event are rebuilt
-from ``label_events``. The batch ``B_k`` of version ``k`` is the items labeled as of version
-``k`` and not as of version ``k-1``. A version saved without that mark (trained before it
-existed) is placed by its ``trained_at`` time instead.
+event id it read (``meta.label_event_id``), and the labels "as of" that event are decided
+from ``label_events`` as training decided them (``store.consensus``: a reviewer's decision
+over the labels, the consensus of an item labeled twice). The batch ``B_k`` of version
+``k`` is the items labeled as of version ``k`` and not as of version ``k-1``. A version
+saved without that mark (trained before it existed) is placed by its ``trained_at`` time
+instead.
 
 The metrics themselves are the pure functions of :mod:`active_labeling.metrics`; distances
 are measured in the feature space of version ``k`` (its pipeline's preprocessing), so mixed
@@ -45,6 +47,7 @@ from active_labeling.models.saved import SavedModel
 from active_labeling.samplers.multilabel_scores import binary_least_confidence
 from active_labeling.samplers.scores import get_score_function
 from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.consensus import ConsensusRule, decide, review_column
 from active_labeling.store.datasets import (
     check_columns_exist,
     copy_query_to_file,
@@ -82,6 +85,9 @@ METRICS = (
     "median_lead_time_s",
     "labeler_kappa",
     "labeler_class_kappa",
+    "labeler_consensus_agreement",
+    "labeler_review_agreement",
+    "labeler_pair_kappa",
     "batch_size",
 )
 
@@ -172,22 +178,27 @@ class MonitoringResult:
 
 def _label_events(con, dataset: str) -> pd.DataFrame:
     return con.execute(
-        "SELECT event_id, item_id, label, status, annotator, created_at, lead_time_ms "
-        "FROM label_events WHERE dataset = ? ORDER BY event_id",
+        "SELECT event_id, item_id, label, status, annotator, created_at, lead_time_ms, "
+        f"comment, {review_column(con)} FROM label_events WHERE dataset = ? ORDER BY event_id",
         [dataset],
     ).df()
 
 
-def _labels_as_of(events: pd.DataFrame, high_water: int | None) -> pd.Series:
-    """item_id -> label of the items labeled as of event ``high_water``, in labeling order."""
+def _decisions_as_of(events: pd.DataFrame, high_water: int | None, rule: ConsensusRule):
+    """What the events up to ``high_water`` decide (``store.consensus``): the labels a
+    version saw are the decided ones (a review over the labels, the consensus of an item
+    labeled twice; a disputed item left out). None before any event."""
     if high_water is None or events.empty:
+        return None
+    return decide(events, rule, as_of=high_water)
+
+
+def _labels_as_of(decisions) -> pd.Series:
+    """item_id -> label of the items labeled as of a version, in labeling order."""
+    if decisions is None:
         return pd.Series([], dtype=object, name="label")
-    seen = events[events["event_id"] <= high_water]
-    latest = seen.drop_duplicates("item_id", keep="last")
-    labeled = latest[latest["status"] == "labeled"]
-    return pd.Series(
-        labeled["label"].astype(str).to_numpy(), index=labeled["item_id"].to_numpy(), name="label"
-    )
+    labels = decisions.labels()
+    return pd.Series(labels.to_numpy(), index=labels.index.to_numpy(), name="label")
 
 
 def _high_water(con, dataset: str, saved: SavedModel) -> int | None:
@@ -380,7 +391,9 @@ def monitor(
         columns += [c for c in saved.meta.feature_columns if c not in columns]
 
     events = _label_events(con, dataset)
-    labels = {v: _labels_as_of(events, hw) for v, hw in high_water.items()}
+    rule = ConsensusRule.of(project.settings)
+    decisions = {v: _decisions_as_of(events, hw, rule) for v, hw in high_water.items()}
+    labels = {v: _labels_as_of(d) for v, d in decisions.items()}
     labeled_ids = list(dict.fromkeys(i for series in labels.values() for i in series.index))
     features = _read_items(con, dataset, columns, labeled_ids)
     sample_ids = contradiction_sample(con, dataset, params.sample_size, params.random_state)
@@ -584,7 +597,7 @@ def monitor(
                 events, high_water[version], kind.labels(current, version), saved, params
             )
             if multilabel
-            else _label_metrics(events, high_water[version], current, params)
+            else _label_metrics(events, high_water[version], current, params, decisions[version])
         )
         for metric, value, details in label_metrics:
             add(metric, value, **details)
@@ -757,6 +770,7 @@ def _label_set_metrics(events: pd.DataFrame, high_water, Y: np.ndarray, saved: S
         yield "class_share", share, {"class": label, "method": "share of items holding it"}
     yield "label_cardinality", label_sets.label_cardinality(Y), {}
     seen = events[events["event_id"] <= high_water] if high_water is not None else events[:0]
+    seen = seen[seen["review"].isna()]  # labelers' events only: a review is no labeler's work
     if seen.empty:
         return
     yield from _pace(seen, params.idle_gap_s)
@@ -802,22 +816,60 @@ def _pace(seen: pd.DataFrame, idle_gap_s: float):
         yield "median_lead_time_s", lead, {}
 
 
-def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params):
-    """Class balance and the labelers' pace and agreement, as of the version's labels."""
+def _label_metrics(events: pd.DataFrame, high_water, labels: pd.Series, params, decisions=None):
+    """Class balance and the labelers' pace, agreement and quality, as of the version's
+    labels (labelers' events only: reviewers' decisions are no labeler's work)."""
     if labels.empty:
         return
     for label, share in m.class_balance(labels.to_numpy()).items():
         yield "class_share", share, {"class": label}
     seen = events[events["event_id"] <= high_water] if high_water is not None else events[:0]
+    seen = seen[seen["review"].isna()]
     if seen.empty:
         return
     yield from _pace(seen, params.idle_gap_s)
-    agreement = m.labeler_agreement(seen)
+    if decisions is not None:
+        yield from _labeler_quality(decisions)
+
+
+def _labeler_quality(decisions):
+    """Agreement between labelers on their live labels (a label a reviewer sent back no
+    longer counts): overall kappa, per labeler with the consensus and with the reviewers,
+    per pair (``metrics.labeler_quality``)."""
+    from active_labeling.metrics.labeler_quality import labeler_scores, pair_kappas
+
+    votes = decisions.votes
+    if votes.empty:
+        return
+    agreement = m.labeler_agreement(votes.assign(status="labeled"))
     if agreement["n_items"]:
         yield (
             "labeler_kappa",
             agreement["kappa"],
             {k: agreement[k] for k in ("method", "n_items", "n_annotators")},
+        )
+    for row in labeler_scores(votes, decisions.items).itertuples(index=False):
+        if row.consensus_items:
+            yield (
+                "labeler_consensus_agreement",
+                row.consensus_agreement,
+                {"annotator": row.annotator, "n_items": row.consensus_items},
+            )
+        if row.reviewed_items:
+            yield (
+                "labeler_review_agreement",
+                row.review_agreement,
+                {"annotator": row.annotator, "n_items": row.reviewed_items},
+            )
+    for row in pair_kappas(votes).itertuples(index=False):
+        yield (
+            "labeler_pair_kappa",
+            row.kappa,
+            {
+                "annotators": f"{row.annotator_a} & {row.annotator_b}",
+                "n_items": row.n_items,
+                "agreement": row.agreement,
+            },
         )
 
 

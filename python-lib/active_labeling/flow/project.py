@@ -91,6 +91,15 @@ class ProjectSettings(_Strict):
     #: Boxes and audio projects: the column of file paths under the project's ``media/``
     #: (default: ``path``, the column a folder dataset has).
     media_column: str | None = None
+    #: How the labels of an item labeled twice or more become one (``store.consensus``):
+    #: the majority, or Dawid-Skene (labelers weighed by their estimated accuracy).
+    consensus: Literal["majority", "dawid_skene"] = "majority"
+    #: A tie gives no label until a reviewer decides, or the tied class first in `classes`.
+    consensus_tie: Literal["review", "first"] = "review"
+    #: A consensus less confident than this gives no label until a reviewer decides.
+    consensus_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Share of the items labeled once that the review queue also shows, to spot-check them.
+    review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("classes")
     @classmethod
@@ -105,6 +114,15 @@ class ProjectSettings(_Strict):
             raise ValueError(
                 "multi_label = true needs the classes (--classes a,b,c): a label set is "
                 "a list of them"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _consensus_fits_the_labels(self) -> ProjectSettings:
+        if self.multi_label and self.consensus == "dawid_skene":
+            raise ValueError(
+                "consensus = 'dawid_skene' is single-label: a multi-label project takes the "
+                "majority per class (consensus = 'majority')"
             )
         return self
 

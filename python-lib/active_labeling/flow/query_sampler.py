@@ -32,6 +32,7 @@ from active_labeling.samplers.registry import (
     multilabel_params,
     needs_classifier,
 )
+from active_labeling.store.consensus import ConsensusRule
 from active_labeling.store.datasets import dataset_schema
 from active_labeling.store.label_sets import label_set_matrix
 from active_labeling.store.labels import labeled_item_ids
@@ -189,7 +190,7 @@ def query_sampler(
         random_state=params.random_state,
         **params.strategy_params,
     )
-    X_labeled, y_labeled = labeled_frame(con, dataset, columns)
+    X_labeled, y_labeled = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
     check_no_infinity(X_labeled, X_labeled.index, dataset)
     labels = y_labeled.to_numpy()
     if multilabel:

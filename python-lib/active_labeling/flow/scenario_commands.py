@@ -129,14 +129,19 @@ def cmd_setup(args) -> int:
 def cmd_monitor(args) -> int:
     import pandas as pd
 
+    from active_labeling.flow.label_errors import suspect_outcomes
+    from active_labeling.flow.label_quality import review_decisions
     from active_labeling.flow.monitoring import latest_advice, metric_history
 
     project = _project(args)
     with project.connect(read_only=True) as con:
         history = metric_history(con, args.model, dataset=args.dataset)
         advice = latest_advice(con, args.model, dataset=args.dataset)
+        suspects = suspect_outcomes(con, args.dataset)
+        decisions = review_decisions(con, args.dataset)
     if history.empty:
         print("no metric yet: run a monitoring recipe (the default scenario's 'monitor')")
+        _print_label_quality(history, suspects, decisions)
         return 0
     wanted = [m.strip() for m in args.metrics.split(",")] if args.metrics else SHOWN_METRICS
     for model, rows in history.groupby("model_name", sort=True):
@@ -163,7 +168,34 @@ def cmd_monitor(args) -> int:
             print(f"  - [{vote['vote']}, {role}] {reason}")
         for reason in advice["reasons"][len(votes) :]:
             print(f"  - {reason}")
+    _print_label_quality(history, suspects, decisions)
     return 0
+
+
+def _print_label_quality(history, suspects, decisions) -> None:
+    """Per labeler and per pair (newest model version), the likely label errors and what
+    reviewers made of them, the decisions so far; nothing when there is none of it."""
+    import pandas as pd
+
+    from active_labeling.flow.label_quality import labeler_table, pair_table
+
+    labelers, pairs = labeler_table(history), pair_table(history)
+    if not labelers.empty:
+        print("labelers (newest model version):")
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(labelers.round(3).to_string(index=False))
+    if not pairs.empty:
+        print("kappa per pair of labelers:")
+        print(pairs.round(3).to_string(index=False))
+    if not suspects.empty:
+        print("likely label errors (confirmed: corrected by a reviewer; accepted: the label was")
+        print("right; open: not reviewed yet):")
+        shown = suspects.drop(columns=["dataset"]).assign(
+            scored_at=suspects["scored_at"].map(_when)
+        )
+        print(shown.to_string(index=False))
+    if decisions:
+        print("review decisions: " + ", ".join(f"{k} {v}" for k, v in decisions.items()))
 
 
 def register(commands) -> None:

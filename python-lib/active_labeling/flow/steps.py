@@ -60,6 +60,16 @@ class StoppingCheckParams(_Params):
     halt_on: list[Advice] = Field(default_factory=lambda: ["stop"])
 
 
+class LabelErrorsStepParams(_Params):
+    """Score every label with the latest version of the model that train-model recipe
+    ``recipe`` writes, out of fold (confident learning), and mark the likely label errors:
+    the review queue shows them first."""
+
+    recipe: str = DEFAULT_RECIPES["train-model"]
+    cv_folds: int = Field(default=5, ge=2, le=20)
+    random_state: int = 0
+
+
 class ExportStepParams(_Params):
     """Write the current labels, the metrics or the stopping advice of ``dataset`` to
     ``exports/<file>`` (Parquet or CSV by the suffix), replacing the previous copy."""
@@ -75,11 +85,14 @@ STEP_PARAMS: dict[str, type[BaseModel]] = {
     "query-sampler": QuerySamplerStepParams,
     "monitoring": MonitoringStepParams,
     "stopping-check": StoppingCheckParams,
+    "label-errors": LabelErrorsStepParams,
     "export": ExportStepParams,
 }
 
 #: Steps that run a recipe of the same type.
 RECIPE_STEPS = ("train-model", "query-sampler", "monitoring")
+#: Steps that read what a recipe of another type made: that type.
+READS_RECIPE = {"stopping-check": "monitoring", "label-errors": "train-model"}
 
 
 def validate_step_params(step_type: str, params: dict, source: str) -> dict:
@@ -105,7 +118,7 @@ def step_problems(project: Project, step: StepEntry, source: str) -> list[str]:
     recipe = params.get("recipe")
     if recipe is None:
         return []
-    expected = step.type if step.type in RECIPE_STEPS else "monitoring"
+    expected = step.type if step.type in RECIPE_STEPS else READS_RECIPE[step.type]
     entry = project.config.recipes.get(recipe)
     if entry is None:
         return [
@@ -199,6 +212,32 @@ def run_recipe(name: str, expected_type: str) -> dict[str, Any]:
     return recipe_outcome(context.project, context.connection, name)
 
 
+def score_labels(params: LabelErrorsStepParams) -> dict[str, Any]:
+    """Find the likely label errors of train-model recipe ``params.recipe``'s dataset with
+    its model's latest version, on the step's connection; what was found."""
+    from active_labeling.flow.label_errors import LabelErrorParams, find_label_errors
+
+    context = _context()
+    entry = context.project.recipe(params.recipe)
+    if entry.type != "train-model":
+        raise InputError(f"recipe {params.recipe!r} is a {entry.type} recipe, not train-model")
+    run = find_label_errors(
+        context.connection,
+        context.project,
+        dataset=entry.inputs["dataset"][0],
+        model=entry.outputs["model"][0],
+        params=LabelErrorParams(cv_folds=params.cv_folds, random_state=params.random_state),
+    )
+    return {
+        "dataset": run.dataset,
+        "model": run.model_name,
+        "version": run.model_version,
+        "labels_scored": run.n_labels,
+        "suspects": run.n_suspects,
+        "scored_before": run.scored_before,
+    }
+
+
 def recipe_outcome(project: Project, con, name: str) -> dict[str, Any]:
     """What recipe ``name`` last made: the model version, queue generation or advice."""
     from active_labeling.flow.monitoring import latest_advice
@@ -249,14 +288,15 @@ def export_dataset_name(project: Project, dataset: str | None) -> str:
     raise InputError(f"name the dataset in the step's params (dataset = ...); datasets: {known}")
 
 
-def export_table(con, what: str, dataset: str, path: Path) -> Path:
-    """Write ``dataset``'s current labels, metrics or stopping advice to ``path``."""
+def export_table(con, what: str, dataset: str, path: Path, rule=None) -> Path:
+    """Write ``dataset``'s labels (decided under ``rule``, ``store.consensus``), metrics or
+    stopping advice to ``path``."""
     from active_labeling.store.datasets import copy_query_to_file, require_dataset
     from active_labeling.store.labels import export_labels
 
     require_dataset(con, dataset)
     if what == "labels":
-        return export_labels(con, dataset, path)
+        return export_labels(con, dataset, path, rule)
     table = {"metrics": "metrics", "advice": "stopping_advice"}.get(what)
     if table is None:
         raise InputError(f"cannot export {what!r}: choose labels, metrics or advice")

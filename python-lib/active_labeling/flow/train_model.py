@@ -13,6 +13,7 @@ from active_labeling.flow.project import Project
 from active_labeling.models import save_model, train_classifier
 from active_labeling.models.multilabel import train_multilabel_classifier
 from active_labeling.store.connection import transaction
+from active_labeling.store.consensus import ConsensusRule
 from active_labeling.store.label_sets import label_set_matrix
 
 
@@ -30,6 +31,9 @@ class TrainModelParams(BaseModel):
     random_state: int = 0
     #: Multi-label projects: one binary model per class, or a classifier chain.
     multi_label_method: Literal["one_vs_rest", "classifier_chain"] = "one_vs_rest"
+    #: Also score every label with the new version out of fold and mark the likely label
+    #: errors for review (``flow.label_errors``; cv_folds more fits).
+    find_label_errors: bool = False
 
 
 def train_model(con, project: Project, *, dataset: str, model: str, params: TrainModelParams):
@@ -62,7 +66,7 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
         high_water = con.execute(
             "SELECT max(event_id) FROM label_events WHERE dataset = ?", [dataset]
         ).fetchone()[0]
-        frame, labels = labeled_frame(con, dataset, columns)
+        frame, labels = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
     check_no_infinity(frame, frame.index, dataset)
     if frame.empty:
         raise InputError(

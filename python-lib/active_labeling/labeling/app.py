@@ -28,6 +28,7 @@ from active_labeling.labeling import (
     dashboard,
     forwarding,
     item_routes,
+    review_routes,
 )
 from active_labeling.labeling.auth import (
     AuthError,
@@ -38,6 +39,7 @@ from active_labeling.labeling.auth import (
 )
 from active_labeling.labeling.body_limit import BodyLimit, BodyTooLarge, refusal
 from active_labeling.labeling.dependencies import current_user
+from active_labeling.labeling.review import ReviewDesk
 from active_labeling.labeling.service import (
     DEFAULT_LEASE_MINUTES,
     ConflictError,
@@ -134,6 +136,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.review = ReviewDesk(service)
     app.state.throttle = LoginThrottle()
     app.state.secure_cookies = secure_cookies
     app.state.cli_token = cli_token
@@ -193,6 +196,7 @@ def create_app(
     for router in (
         auth_routes.router,
         item_routes.router,
+        review_routes.router,
         admin_routes.router,
         dashboard.router,
         forwarding.router,

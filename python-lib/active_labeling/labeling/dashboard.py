@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from active_labeling.errors import InputError
 from active_labeling.labeling.auth import User
@@ -80,6 +80,16 @@ PANELS: dict[str, Panel] = {
         "confidence on the pool sample (Vlachos 2008): both settle when labeling stops paying.",
         needs="a few model versions, each with a batch labeled after it",
     ),
+    "labelers": Panel(
+        "Labelers",
+        ("labeler_consensus_agreement", "labeler_review_agreement"),
+        "share agreeing",
+        "Per labeler: the share of their labels that agree with the consensus of the items "
+        "labeled twice or more (a tie counts as a disagreement), and with the reviewers' "
+        "decisions. Low for one labeler only: that labeler needs help, or the guide does.",
+        by="annotator",
+        needs="items labeled twice (overlap in project.toml) or reviewed",
+    ),
     "pace": Panel(
         "Labels per hour",
         ("labels_per_hour",),
@@ -88,6 +98,13 @@ PANELS: dict[str, Panel] = {
         by="annotator",
         needs="labels given in the app (imported labels carry no time)",
     ),
+}
+
+
+#: A metric's short name in the legend of a panel that splits several metrics by a key.
+_SHORT = {
+    "labeler_consensus_agreement": "with the consensus",
+    "labeler_review_agreement": "with the reviewers",
 }
 
 
@@ -167,11 +184,15 @@ def _strategy_advice(service: LabelingService, history: pd.DataFrame, model: str
 
 @router.get("")
 def dashboard(
-    user: User = Depends(REVIEWER), service: LabelingService = Depends(get_service)
+    request: Request,
+    user: User = Depends(REVIEWER),
+    service: LabelingService = Depends(get_service),
 ) -> dict:
     """The latest stopping advice (with each rule's vote and what the advice achieved in the
-    advice study), the strategy advice, every metric row, the panels and the recent scenario
-    runs."""
+    advice study), the strategy advice, every metric row, the panels, the recent scenario
+    runs, and the label quality: per labeler and per pair, the likely label errors and
+    what reviewers made of them, the review queue."""
+    from active_labeling.flow.label_quality import quality_summary
     from active_labeling.flow.monitoring import latest_advice
 
     cursor = service.cursor()
@@ -199,8 +220,11 @@ def dashboard(
     except Exception:  # no scenario table in this store
         runs = []
     keys = ("scenario", "trigger", "status", "started_at", "duration_s", "error")
+    quality = quality_summary(cursor, history, service.dataset)
+    quality["review_queue"] = request.app.state.review.summary()["queue"]
     return {
         "dataset": service.dataset,
+        "label_quality": quality,
         "advice": advice,
         "strategy_advice": strategy,
         "metrics": rows,
@@ -273,7 +297,11 @@ def panel_figure(panel: Panel, history: pd.DataFrame):
         groups = [(metric, rows)]
         if panel.by:
             keys = rows["details"].map(lambda d: str(d.get(panel.by, "")))
-            groups = [(key, rows[keys == key]) for key in sorted(keys.unique())]
+            name = _SHORT.get(metric, metric) if len(panel.metrics) > 1 else ""
+            groups = [
+                (f"{key}, {name}" if name else key, rows[keys == key])
+                for key in sorted(keys.unique())
+            ]
         for label, part in groups:
             part = part.sort_values("n_labels")
             optimistic = metric.startswith("cv_")

@@ -12,7 +12,9 @@ the labeling service, the only writer while the server runs. It knows:
   moves the cursor back to the item's rank, so the item is offered again;
 - with overlap on, the items chosen for a second opinion that one labeler has labeled: they
   go to another labeler (never the first) before new items, so that agreement between
-  labelers can be measured.
+  labelers can be measured;
+- the items a reviewer sent back (``returned``): they go to the next labeler who asks,
+  before anything else, until one labels or skips them.
 
 Examples
 --------
@@ -65,6 +67,8 @@ class HandoutIndex:
         # Overlap items: who labeled them; those with one labeler wait for a second, in order.
         self.labelers: dict[str, set[str]] = {}
         self.waiting: dict[str, None] = {}
+        # Items a reviewer sent back, in the order they were sent back.
+        self.returned: dict[str, None] = {}
         self.leases: dict[str, Lease] = dict(leases)
         self._expiry: list[tuple[datetime, str]] = [
             (lease.expires_at, item) for item, lease in self.leases.items()
@@ -151,6 +155,24 @@ class HandoutIndex:
         ]
         return [item for _, item in sorted(mine)]
 
+    # -- sent back ----------------------------------------------------------------------------
+    def send_back(self, item_id: str) -> None:
+        """A reviewer sent the item back (after the commit): free, its labels set aside."""
+        self.set_labelers(item_id, set())
+        self.recorded(item_id, "undone")
+        self.returned[item_id] = None
+
+    def returned_items(self, annotator: str, count: int, now: datetime) -> list[str]:
+        """Up to ``count`` sent-back items free for ``annotator`` (not leased to others)."""
+        self._expire(now)
+        found = []
+        for item in self.returned:
+            if len(found) == count:
+                break
+            if item not in self.touched and self.holder(item, now) in (None, annotator):
+                found.append(item)
+        return found
+
     # -- overlap ------------------------------------------------------------------------------
     def _second_for(self, item_id: str, annotator: str) -> bool:
         """Whether the item waits for a second label that ``annotator`` may give."""
@@ -216,9 +238,14 @@ class HandoutIndex:
     # -- events -------------------------------------------------------------------------------
     def recorded(self, item_id: str, status: str, annotator: str | None = None) -> None:
         """An item's state changed to ``status`` (after a commit): labeled or skipped take
-        the item; undone (nothing left to undo) frees it. ``annotator`` labeled it."""
+        the item; undone (nothing left to undo) frees it; reviewed (a reviewer's decision)
+        takes it for good, second opinion or not. ``annotator`` labeled it."""
         if status == "labeled" and self.overlap is not None and self.overlap(item_id):
             self.set_labelers(item_id, self.labelers.get(item_id, set()) | {annotator})
+        if status == "reviewed":
+            self.waiting.pop(item_id, None)
+        if status != "undone":
+            self.returned.pop(item_id, None)
         in_queue = item_id in self._rank
         if status == "undone":
             if item_id in self.touched:

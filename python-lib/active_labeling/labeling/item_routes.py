@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from active_labeling.labeling.annotations import Box, Span
@@ -87,11 +87,26 @@ def next_items(
 @router.get("/items/{item_id:path}")
 def get_item(
     item_id: str,
+    request: Request,
     hint: bool = Query(default=True, description="include the model's predicted class"),
     user: User = Depends(current_user),
     service: LabelingService = Depends(get_service),
 ):
-    return service.item(item_id, user.name, hint=hint)
+    """An item's card. Reviewers and admins also get its current label whoever gave it,
+    every event of the item (``events``, reviewers' decisions included), the latest
+    decision (``review``) and the item's state event (``seen_event_id``, what a decision
+    names); a labeler sees their own label only."""
+    staff = user.role in ("admin", "reviewer")
+    item = service.item(item_id, None if staff else user.name, hint=hint)
+    if staff:
+        from active_labeling.labeling.review import decision_note
+
+        review = request.app.state.review
+        events = review.history(item_id)
+        item["events"] = events
+        item["review"] = decision_note(events)
+        item["seen_event_id"] = review.state_event_id(item_id)
+    return item
 
 
 @router.post("/items/{item_id:path}/heartbeat")

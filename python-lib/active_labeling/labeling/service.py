@@ -236,6 +236,14 @@ class LabelingService:
             {r[0]: Lease(*r[1:]) for r in leases},
             overlap=self.wants_second_label if self.overlap else None,
         )
+        # Items a reviewer sent back, not labeled since: their state is the send-back.
+        for (item,) in self.con.execute(
+            "SELECT s.item_id FROM item_state s JOIN label_events e ON e.event_id = s.event_id "
+            "WHERE s.dataset = ? AND s.status = 'undone' AND e.review = 'sent_back' "
+            "ORDER BY s.event_id",
+            [self.dataset],
+        ).fetchall():
+            index.returned[item] = None
         if self.overlap:
             chosen = [item for item in index.touched if self.wants_second_label(item)]
             events: dict[str, list] = {}
@@ -244,8 +252,8 @@ class LabelingService:
                 marks = ", ".join("?" * len(part))
                 # Labels loaded with `labels import` are not a labeler's: left out here.
                 for row in self.con.execute(
-                    "SELECT item_id, event_id, status, label, annotator, created_at "
-                    f"FROM label_events WHERE dataset = ? AND item_id IN ({marks}) "
+                    f"SELECT item_id, event_id, {item_state.REPLAY_STATUS}, label, annotator, "
+                    f"created_at FROM label_events WHERE dataset = ? AND item_id IN ({marks}) "
                     "AND coalesce(session, '') NOT LIKE 'import-%' ORDER BY event_id",
                     [self.dataset, *part],
                 ).fetchall():
@@ -363,9 +371,15 @@ class LabelingService:
             chosen = held[:count]
             need = count - len(chosen)
             new: list[tuple[str, int | None, float | None, str | None]] = []
-            if need > 0 and self.overlap:  # second opinions first, while they are fresh
-                seconds = index.second_labels(user, need + len(held), now)
-                seconds = [i for i in seconds if i not in held][:need]
+            if need > 0 and index.returned:  # what a reviewer sent back comes first
+                returned = [i for i in index.returned_items(user, need + len(held), now)]
+                returned = [i for i in returned if i not in held][:need]
+                new += [(i, None, None, None) for i in returned]
+                need -= len(returned)
+            if need > 0 and self.overlap:  # second opinions next, while they are fresh
+                seconds = index.second_labels(user, need + len(held) + len(new), now)
+                picked = set(held) | {c[0] for c in new}
+                seconds = [i for i in seconds if i not in picked][:need]
                 gen, version = (generation[0], generation[2]) if generation else (None, None)
                 new += [(i, gen, index.score(i), version) for i in seconds]
                 need -= len(seconds)
@@ -472,6 +486,18 @@ class LabelingService:
         if holder is not None and holder != user:
             raise ConflictError(f"item {item_id!r} is being labeled by someone else")
 
+    def _check_not_reviewed(self, item_id: str) -> None:
+        """A reviewer's decision is final: labelers no longer change the item."""
+        state = self.con.execute(
+            "SELECT status, annotator, label FROM item_state WHERE dataset = ? AND item_id = ?",
+            [self.dataset, item_id],
+        ).fetchone()
+        if state is not None and state[0] == "reviewed":
+            raise ConflictError(
+                f"item {item_id!r} was reviewed by {state[1]} (label {state[2]!r}): a "
+                "reviewer's decision is final"
+            )
+
     def _check_own_item(self, item_id: str, user: str) -> None:
         """An item someone already labeled or skipped, not handed to ``user``: ``user`` may
         change it only when it is one of theirs (going back to an earlier item)."""
@@ -529,6 +555,7 @@ class LabelingService:
             raise InputError("lead_time_ms must not be negative")
         with self.lock:
             self._check_not_leased_to_other(item_id, user, _now())
+            self._check_not_reviewed(item_id)
             if status == "labeled" and self.task.structured:  # spans, boxes: fit the item?
                 label = self.task.check(item_id, label)
             lease = self.index.leases.get(item_id)
@@ -621,7 +648,8 @@ class LabelingService:
             return {"item_id": item_id, "label": label, "status": status}, self.item(item_id, user)
 
     # -- reads ------------------------------------------------------------------------------
-    def item(self, item_id: str, user: str, *, hint: bool = True) -> dict:
+    def item(self, item_id: str, user: str | None, *, hint: bool = True) -> dict:
+        """An item's card; its current label only when ``user`` gave it (None: whoever)."""
         with self.lock:
             self._check_item(item_id)
             rows = self._read_items([item_id], for_user=user)
@@ -631,14 +659,15 @@ class LabelingService:
     def _read_items(
         self, item_ids: list[str], *, labels: bool = True, for_user: str | None = None
     ) -> tuple:
-        """The item cards' data (call under the lock): rows, lease, rank, current label.
+        """The item cards' data (call under the lock): rows, lease, rank, current label, and
+        the note of the reviewer who sent an item back.
 
         ``labels=False`` skips the current labels (a handout gives only untouched items).
         With ``for_user``, an item's current label is shown only when that user gave it: a
         second labeler of an overlap item must not see the first label.
         """
         if not item_ids:
-            return item_ids, None, {}, {}
+            return item_ids, None, {}, {}, {}
         marks = ", ".join("?" * len(item_ids))
         cursor = self.con.execute(
             f"SELECT * FROM {self.relation} WHERE item_id IN ({marks})", item_ids
@@ -651,7 +680,7 @@ class LabelingService:
         # that a lease still names: they are left out.
         item_ids = [item_id for item_id in item_ids if item_id in found]
         if not item_ids:
-            return item_ids, None, {}, {}
+            return item_ids, None, {}, {}, {}
         marks = ", ".join("?" * len(item_ids))
         records = {item_id: found[item_id] for item_id in item_ids}
         meta = {}
@@ -675,15 +704,28 @@ class LabelingService:
             current = dict(
                 self.con.execute(
                     "SELECT item_id, label FROM item_state WHERE dataset = ? AND "
-                    f"status = 'labeled' AND item_id IN ({marks}){mine}",
+                    f"status IN ('labeled', 'reviewed') AND item_id IN ({marks}){mine}",
                     [self.dataset, *item_ids, *([] if for_user is None else [for_user])],
                 ).fetchall()
             )
-        return item_ids, records, meta, current
+        returned = [item_id for item_id in item_ids if item_id in self.index.returned]
+        notes = {}
+        if returned:
+            marks = ", ".join("?" * len(returned))
+            notes = {
+                r[0]: {"reviewer": r[1], "comment": r[2], "at": r[3].isoformat()}
+                for r in self.con.execute(
+                    "SELECT s.item_id, e.annotator, e.comment, e.created_at FROM item_state s "
+                    "JOIN label_events e ON e.event_id = s.event_id WHERE s.dataset = ? AND "
+                    f"s.item_id IN ({marks}) AND e.review = 'sent_back'",
+                    [self.dataset, *returned],
+                ).fetchall()
+            }
+        return item_ids, records, meta, current, notes
 
     def _assemble(self, rows: tuple, *, hint: bool, generation) -> list[dict]:
         """Item cards from ``_read_items``; the hints are computed here, outside the lock."""
-        item_ids, records, meta, current = rows
+        item_ids, records, meta, current, notes = rows
         if not item_ids:
             return []
         columns = self.columns()
@@ -705,6 +747,7 @@ class LabelingService:
                     "prediction": predictions.get(item_id),
                     "lease_expires_at": expires_at.isoformat() if expires_at else None,
                     "current_label": self._shown_label(current.get(item_id)),
+                    "sent_back": notes.get(item_id),
                     "media": self._media(row),
                 }
             )
@@ -731,7 +774,8 @@ class LabelingService:
         with self.lock:
             rows = self.con.execute(
                 "SELECT item_id, label, status, created_at, comment FROM label_events "
-                "WHERE dataset = ? AND annotator = ? ORDER BY event_id DESC LIMIT ?",
+                "WHERE dataset = ? AND annotator = ? AND review IS NULL "
+                "ORDER BY event_id DESC LIMIT ?",
                 [self.dataset, user, max(1, min(int(limit), 500))],
             ).fetchall()
         return [
@@ -756,12 +800,14 @@ class LabelingService:
             mine_session, mine_total = self.con.execute(
                 "SELECT count(DISTINCT item_id) FILTER (WHERE session = ?), "
                 "count(DISTINCT item_id) FROM label_events WHERE dataset = ? AND annotator = ? "
-                "AND status = 'labeled' AND NOT list_contains(?::BIGINT[], event_id)",
+                "AND status = 'labeled' AND review IS NULL "
+                "AND NOT list_contains(?::BIGINT[], event_id)",
                 [session, self.dataset, user, taken],
             ).fetchone()
             events = self.con.execute(
                 "SELECT event_id, annotator, status, created_at, lead_time_ms FROM label_events "
-                "WHERE dataset = ? AND annotator = ? AND coalesce(session, '') NOT LIKE 'import-%'",
+                "WHERE dataset = ? AND annotator = ? AND review IS NULL "
+                "AND coalesce(session, '') NOT LIKE 'import-%'",
                 [self.dataset, user],
             ).df()
             total = self.con.execute(
@@ -781,14 +827,17 @@ class LabelingService:
 
     def stats(self) -> dict:
         """Per labeler: the items labeled and skipped (an undone action does not count, a
-        relabel counts its item once) and the time of the last action."""
+        relabel counts its item once), the items reviewed (a reviewer's decisions) and the
+        time of the last action."""
         with self.lock:
             taken = item_state.taken_back(self.con, self.dataset)
+            mine = "NOT taken_back AND review IS NULL"
             rows = self.con.execute(
                 "SELECT annotator, "
-                "count(DISTINCT item_id) FILTER (WHERE status = 'labeled' AND NOT taken_back), "
-                "count(DISTINCT item_id) FILTER (WHERE status = 'skipped' AND NOT taken_back), "
-                "max(created_at) FROM (SELECT *, list_contains(?::BIGINT[], event_id) AS "
+                f"count(DISTINCT item_id) FILTER (WHERE status = 'labeled' AND {mine}), "
+                f"count(DISTINCT item_id) FILTER (WHERE status = 'skipped' AND {mine}), "
+                "max(created_at), count(DISTINCT item_id) FILTER (WHERE review IS NOT NULL) "
+                "FROM (SELECT *, list_contains(?::BIGINT[], event_id) AS "
                 "taken_back FROM label_events WHERE dataset = ?) GROUP BY annotator "
                 "ORDER BY annotator",
                 [taken, self.dataset],
@@ -798,7 +847,13 @@ class LabelingService:
             ).fetchone()[0]
         return {
             "labelers": [
-                {"annotator": r[0], "labeled": r[1], "skipped": r[2], "last_at": r[3].isoformat()}
+                {
+                    "annotator": r[0],
+                    "labeled": r[1],
+                    "skipped": r[2],
+                    "reviewed": r[4],
+                    "last_at": r[3].isoformat(),
+                }
                 for r in rows
             ],
             "total_labeled": total,
@@ -807,11 +862,20 @@ class LabelingService:
     def events(self, limit: int = 100) -> list[dict]:
         with self.lock:
             rows = self.con.execute(
-                "SELECT event_id, item_id, label, status, annotator, created_at, comment "
+                "SELECT event_id, item_id, label, status, annotator, created_at, comment, review "
                 "FROM label_events WHERE dataset = ? ORDER BY event_id DESC LIMIT ?",
                 [self.dataset, max(1, min(int(limit), 1000))],
             ).fetchall()
-        keys = ("event_id", "item_id", "label", "status", "annotator", "created_at", "comment")
+        keys = (
+            "event_id",
+            "item_id",
+            "label",
+            "status",
+            "annotator",
+            "created_at",
+            "comment",
+            "review",
+        )
         return [
             {
                 k: (v.isoformat() if isinstance(v, datetime) else v)
@@ -821,13 +885,15 @@ class LabelingService:
         ]
 
     def export(self, fmt: str, directory: Path) -> Path:
+        from active_labeling.store.consensus import ConsensusRule
         from active_labeling.store.labels import export_labels
 
         if fmt not in ("parquet", "csv"):
             raise InputError(f"format must be parquet or csv, got {fmt!r}")
         stamp = _now().strftime("%Y%m%dT%H%M%S")
+        rule = ConsensusRule.of(self.project.settings)
         with self.lock:
-            return export_labels(self.con, self.dataset, directory / f"labels-{stamp}.{fmt}")
+            return export_labels(self.con, self.dataset, directory / f"labels-{stamp}.{fmt}", rule)
 
     def count_items(self) -> int:
         with self.lock:

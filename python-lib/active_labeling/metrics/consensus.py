@@ -80,25 +80,28 @@ def majority_vote(labels: pd.DataFrame, classes=None, *, tie: str = "none") -> p
     order = {c: i for i, c in enumerate(classes)}
     counts = frame.groupby(["item_id", "label"], sort=False).size().rename("votes").reset_index()
     counts["order"] = counts["label"].map(order)
+    # Per item, best first: most votes, then first in the classes' order (vectorized: one
+    # sort, then the first and second row of each item).
     counts = counts.sort_values(["item_id", "votes", "order"], ascending=[True, False, True])
-    totals = frame.groupby("item_id", sort=False).size()
-    rows = []
-    for item, group in counts.groupby("item_id", sort=False):
-        best = group.iloc[0]
-        tied = len(group) > 1 and group.iloc[1]["votes"] == best["votes"]
-        n = int(totals[item])
-        rows.append(
-            {
-                "item_id": item,
-                "label": None if tied and tie == "none" else best["label"],
-                "confidence": float(best["votes"] / n),
-                "n_labels": n,
-                "unanimous": len(group) == 1,
-            }
-        )
-    result = pd.DataFrame(rows, columns=["item_id", "label", "confidence", "n_labels", "unanimous"])
+    rank = counts.groupby("item_id", sort=False).cumcount()
+    best = counts[rank == 0].set_index("item_id")
+    second = counts[rank == 1].set_index("item_id")["votes"].reindex(best.index)
+    n_labels = frame.groupby("item_id", sort=False).size().reindex(best.index)
+    distinct = counts.groupby("item_id", sort=False).size().reindex(best.index)
+    tied = (second == best["votes"]).to_numpy()
+    labels_out = best["label"].to_numpy(dtype=object)
+    if tie == "none":
+        labels_out = np.where(tied, None, labels_out)
+    result = pd.DataFrame(
+        {
+            "item_id": best.index.to_numpy(),
+            "confidence": (best["votes"] / n_labels).to_numpy(dtype=float),
+            "n_labels": n_labels.to_numpy(dtype=int),
+            "unanimous": (distinct == 1).to_numpy(),
+        }
+    )
     # Object, so that "no consensus" stays None (a string column would make it NaN).
-    result["label"] = pd.Series([r["label"] for r in rows], dtype=object, index=result.index)
+    result.insert(1, "label", pd.Series(labels_out, dtype=object, index=result.index))
     return result
 
 
@@ -187,3 +190,57 @@ def dawid_skene(
         }
     )
     return per_item, per_labeler
+
+
+def majority_per_class(labels: pd.DataFrame, classes, *, tie: str = "none") -> pd.DataFrame:
+    """Multi-label consensus: each class is in an item's consensus when more than half of
+    its labelers chose it.
+
+    ``label`` in ``labels`` holds each labeler's chosen classes (a list, possibly empty).
+    A class chosen by exactly half the labelers is a tie: the item has no consensus
+    (``tie="none"``, the label is None) or the class is left out (``tie="first"``, the
+    cautious reading). ``confidence`` is the agreement on the least agreed class (the share
+    of labelers on the majority side), so 1.0 means every labeler chose the same classes.
+
+    Returns one row per item: ``item_id``, ``label`` (a list of classes in ``classes``'
+    order, or None), ``confidence``, ``n_labels``, ``unanimous``.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"item_id": ["a", "a", "a", "b", "b"],
+    ...                        "annotator": ["x", "y", "z", "x", "y"],
+    ...                        "label": [["red"], ["red", "blue"], ["red"], ["red"], []]})
+    >>> found = majority_per_class(labels, ["red", "blue"])
+    >>> found["label"].tolist(), found["confidence"].round(3).tolist()
+    ([['red'], None], [0.667, 0.5])
+    """
+    if tie not in ("none", "first"):
+        raise InputError(f"tie must be 'none' or 'first', got {tie!r}")
+    if not isinstance(labels, pd.DataFrame):
+        raise InputError(f"labels must be a DataFrame, got {type(labels).__name__}")
+    missing = [c for c in _COLUMNS if c not in labels.columns]
+    if missing:
+        raise InputError(f"labels has no column {missing[0]!r}; it needs {', '.join(_COLUMNS)}")
+    classes = list(classes)
+    rows = []
+    for item, group in labels.groupby("item_id", sort=False):
+        chosen = [set(value) for value in group["label"]]
+        unknown = sorted(set().union(*chosen) - set(classes), key=str)
+        if unknown:
+            raise InputError(f"label {unknown[0]!r} is not one of the classes {classes}")
+        n = len(chosen)
+        counts = {c: sum(c in s for s in chosen) for c in classes}
+        tied = any(2 * k == n for k in counts.values())
+        label = [c for c in classes if 2 * counts[c] > n]
+        rows.append(
+            {
+                "item_id": item,
+                "label": None if tied and tie == "none" else label,
+                "confidence": min(max(k, n - k) / n for k in counts.values()) if classes else 1.0,
+                "n_labels": n,
+                "unanimous": all(s == chosen[0] for s in chosen),
+            }
+        )
+    result = pd.DataFrame(rows, columns=["item_id", "label", "confidence", "n_labels", "unanimous"])
+    result["label"] = pd.Series([r["label"] for r in rows], dtype=object, index=result.index)
+    return result

@@ -6,6 +6,13 @@ stack is empty, the ``undone`` event that emptied it (status ``undone``: as if n
 touched). So undoing a relabel gives the earlier label back, and undoing again frees the
 item. Every writer appends its events and updates ``item_state`` in one transaction.
 
+A reviewer's decision (``label_events.review``) is replayed under its own status
+(:data:`REPLAY_STATUS`): an accepted or corrected label pushes as ``reviewed`` (the item's
+state, with the decided label), a send-back empties the stack (the item goes back to
+labeling as if never touched; the labels before it no longer count). A decision is final:
+a labeler's action after it (an import, say) stays in the log and changes nothing; only
+another decision does.
+
 Examples
 --------
 >>> from datetime import datetime
@@ -15,6 +22,10 @@ Examples
 (1, 'labeled', 'cat', 'ann', datetime.datetime(2026, 1, 1, 0, 0))
 >>> replay([(1, "skipped", None, "ann", t), (2, "undone", None, "ann", t)])[:2]
 (2, 'undone')
+>>> replay([(1, "labeled", "cat", "ann", t), (2, "reviewed", "dog", "rev", t)])[1:3]
+('reviewed', 'dog')
+>>> replay([(1, "labeled", "cat", "ann", t), (2, "sent_back", None, "rev", t)])[:2]
+(2, 'undone')
 """
 
 from __future__ import annotations
@@ -23,31 +34,52 @@ from collections.abc import Iterable
 
 import duckdb
 
-#: (event_id, status, label, annotator, created_at)
+#: (event_id, status, label, annotator, created_at); status as :data:`REPLAY_STATUS` gives it
 Event = tuple
+
+#: A label event's status as the replay reads it: a reviewer's accepted or corrected label
+#: is ``reviewed``, a send-back ``sent_back``; a labeler's event keeps its status.
+REPLAY_STATUS = (
+    "CASE WHEN review = 'sent_back' THEN 'sent_back' "
+    "WHEN review IS NOT NULL THEN 'reviewed' ELSE status END"
+)
 
 
 def stack(events: Iterable[Event]) -> list[Event]:
-    """The actions of an item that no undo took back, oldest first."""
+    """The actions of an item that no undo took back and no send-back set aside, oldest
+    first."""
     kept: list[Event] = []
     for event in events:
+        if kept and kept[-1][1] == "reviewed" and event[1] in ("labeled", "skipped", "undone"):
+            continue  # a reviewer's decision is final: only another decision changes it
         if event[1] == "undone":
             if kept:
                 kept.pop()
+        elif event[1] == "sent_back":
+            kept.clear()
         else:
             kept.append(event)
     return kept
 
 
 def replay(events: Iterable[Event]) -> Event | None:
-    """The state an item's events (in event order) leave it in; None without events."""
+    """The state an item's events (in event order) leave it in; None without events.
+
+    An empty stack leaves the item ``undone`` (as if never touched), whether an undo or a
+    send-back emptied it."""
     events = list(events)
     kept = stack(events)
-    return kept[-1] if kept else (events[-1] if events else None)
+    if kept:
+        return kept[-1]
+    if not events:
+        return None
+    last = events[-1]
+    return (last[0], "undone", *last[2:]) if last[1] == "sent_back" else last
 
 
 def labelers(events: Iterable[Event]) -> set[str]:
-    """Who has a label on the item that no undo took back (for agreement between them)."""
+    """Who has a label on the item that no undo took back (for agreement between them);
+    reviewers' decisions are not labels of a labeler."""
     return {event[3] for event in stack(events) if event[1] == "labeled"}
 
 
@@ -62,7 +94,8 @@ def taken_back(
     """
     mine = "AND item_id IN (SELECT item_id FROM label_events WHERE dataset = ? AND annotator = ?)"
     rows = con.execute(
-        "SELECT item_id, event_id, status FROM label_events WHERE dataset = ? AND item_id IN "
+        f"SELECT item_id, event_id, {REPLAY_STATUS} FROM label_events WHERE dataset = ? AND "
+        "item_id IN "
         "(SELECT item_id FROM label_events WHERE dataset = ? AND status = 'undone') "
         f"{mine if annotator is not None else ''} ORDER BY item_id, event_id",
         [dataset, dataset, *([dataset, annotator] if annotator is not None else [])],
@@ -76,6 +109,8 @@ def taken_back(
         if status == "undone":
             if kept:
                 taken.append(kept.pop())
+        elif status == "sent_back":  # set aside by a reviewer, not taken back: they count
+            kept = []
         else:
             kept.append(event_id)
     return taken
@@ -90,7 +125,7 @@ def write_state(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str, stat
 
 def item_events(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str) -> list[Event]:
     return con.execute(
-        "SELECT event_id, status, label, annotator, created_at FROM label_events "
+        f"SELECT event_id, {REPLAY_STATUS}, label, annotator, created_at FROM label_events "
         "WHERE dataset = ? AND item_id = ? ORDER BY event_id",
         [dataset, item_id],
     ).fetchall()
@@ -106,17 +141,18 @@ def settle(con: duckdb.DuckDBPyConnection, dataset: str, item_id: str) -> Event:
 def rebuild(con: duckdb.DuckDBPyConnection) -> int:
     """Recompute ``item_state`` for every item from ``label_events``; returns the items.
 
-    Items whose latest event is not an undo need no replay (their state is that event);
-    the others are replayed one by one.
+    Items whose latest event is not an undo and that no reviewer decided need no replay
+    (their state is that event); the others are replayed one by one.
     """
     con.execute("DELETE FROM item_state")
     con.execute(
-        "INSERT INTO item_state SELECT dataset, item_id, event_id, status, label, annotator, "
-        "created_at FROM label_events QUALIFY row_number() OVER "
+        f"INSERT INTO item_state SELECT dataset, item_id, event_id, {REPLAY_STATUS}, label, "
+        "annotator, created_at FROM label_events QUALIFY row_number() OVER "
         "(PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1"
     )
     undone = con.execute(
-        "SELECT dataset, item_id FROM item_state WHERE status = 'undone'"
+        "SELECT dataset, item_id FROM item_state WHERE status IN ('undone', 'sent_back') "
+        "UNION SELECT DISTINCT dataset, item_id FROM label_events WHERE review IS NOT NULL"
     ).fetchall()
     for dataset, item_id in undone:
         settle(con, dataset, item_id)

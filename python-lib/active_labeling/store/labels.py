@@ -1,10 +1,11 @@
 """Label events: append-only. Every action is a new row; the current label is a view.
 
 Nothing here updates or deletes an event. Undo is an ``undone`` event, relabeling is a new
-``labeled`` event. An item's current state (``store.item_state``: undo pops the latest
-action, so undoing a relabel brings the earlier label back) is kept in ``item_state``,
-written in the same transaction as the event: every append goes through this module (or
-the labeling service, which calls the same functions).
+``labeled`` event, a reviewer's decision an event with ``review`` set (``store.consensus``).
+An item's current state (``store.item_state``: undo pops the latest action, so undoing a
+relabel brings the earlier label back) is kept in ``item_state``, written in the same
+transaction as the event: every append goes through this module (or the labeling service,
+which calls the same functions).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow as pa
 from active_labeling.errors import InputError
 from active_labeling.store import item_state
 from active_labeling.store.connection import quote_identifier, transaction
+from active_labeling.store.consensus import REVIEWS, ConsensusRule, decided_labels, review_column
 from active_labeling.store.datasets import copy_query_to_file, require_dataset, stage_file
 from active_labeling.store.label_sets import encode_label_set, parse_label_set
 
@@ -41,22 +43,36 @@ class LabelEvent:
     lead_time_ms: int | None = None
     model_version: str | None = None
     queue_score: float | None = None
+    #: A reviewer's decision: accepted or corrected (status labeled), sent_back (undone).
+    review: str | None = None
 
 
 _EVENT_COLUMNS = (
     "dataset, item_id, label, status, annotator, session, comment, lead_time_ms, "
-    "model_version, queue_score"
+    "model_version, queue_score, review"
 )
+#: The status a reviewer's decision is written with.
+REVIEW_STATUS = {"accepted": "labeled", "corrected": "labeled", "sent_back": "undone"}
 
 
 def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[LabelEvent]) -> list[int]:
-    """Append events in one transaction; returns their event ids."""
+    """Append events in one transaction; returns their event ids.
+
+    Each item's state is replayed from its events after each append (an undo, a review or
+    an action on a reviewed item need it): this is for tests, tools and bulk writers, not
+    for the labeling server's hot path."""
     rows = []
     for event in events:
         if event.status not in STATUSES:
             raise InputError(f"status must be one of {STATUSES}, got {event.status!r}")
         if event.status == "labeled" and event.label is None:
             raise InputError(f"item {event.item_id!r}: a 'labeled' event needs a label")
+        if event.review is not None and REVIEW_STATUS.get(event.review) != event.status:
+            raise InputError(
+                f"item {event.item_id!r}: review must be one of {', '.join(REVIEWS)} with "
+                f"status {REVIEW_STATUS.get(event.review, 'labeled')!r}, got "
+                f"{event.review!r} with {event.status!r}"
+            )
         rows.append(
             [
                 event.dataset,
@@ -69,29 +85,18 @@ def append_events(con: duckdb.DuckDBPyConnection, events: Iterable[LabelEvent]) 
                 event.lead_time_ms,
                 event.model_version,
                 event.queue_score,
+                event.review,
             ]
         )
     ids = []
     with transaction(con):
         for row in rows:
-            event_id, created_at = con.execute(
+            (event_id,) = con.execute(
                 f"INSERT INTO label_events ({_EVENT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id, created_at",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
                 row,
             ).fetchone()
-            if row[3] == "undone":  # the item goes back to its state before the undone action
-                item_state.settle(con, row[0], row[1])
-            else:
-                record_item_state(
-                    con,
-                    dataset=row[0],
-                    item_id=row[1],
-                    event_id=event_id,
-                    status=row[3],
-                    label=row[2],
-                    annotator=row[4],
-                    created_at=created_at,
-                )
+            item_state.settle(con, row[0], row[1])
             ids.append(event_id)
     return ids
 
@@ -114,15 +119,18 @@ def record_item_state(
 def sync_item_state(con: duckdb.DuckDBPyConnection, dataset: str, *, session: str) -> None:
     """Bring ``item_state`` up to date for the items that ``session``'s events touched.
 
-    For bulk appends (imports); call in the transaction that appended them.
+    For bulk appends (imports) of labeled events; call in the transaction that appended
+    them. An item a reviewer decided keeps its state: the decision is final.
     """
     con.execute(
         "INSERT OR REPLACE INTO item_state "
         "SELECT dataset, item_id, event_id, status, label, annotator, created_at "
         "FROM label_events WHERE dataset = ? AND item_id IN "
         "(SELECT item_id FROM label_events WHERE dataset = ? AND session = ?) "
+        "AND item_id NOT IN "
+        "(SELECT item_id FROM item_state WHERE dataset = ? AND status = 'reviewed') "
         "QUALIFY row_number() OVER (PARTITION BY dataset, item_id ORDER BY event_id DESC) = 1",
-        [dataset, dataset, session],
+        [dataset, dataset, session, dataset],
     )
 
 
@@ -251,31 +259,68 @@ def labeled_item_ids(con: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
     return {row[0] for row in rows.fetchall()}
 
 
-def export_labels(con: duckdb.DuckDBPyConnection, dataset: str, path: Path | str) -> Path:
-    """Write the current labels of ``dataset``: item_id, label, annotator, labeled_at and
-    the comment the labeler left with that label (empty when none)."""
-    escaped = dataset.replace("'", "''")
-    query = (
-        "SELECT c.item_id, c.label, c.annotator, c.created_at AS labeled_at, e.comment "
-        "FROM current_labels c JOIN label_events e ON e.event_id = c.event_id "
-        f"WHERE c.dataset = '{escaped}' ORDER BY c.event_id"
+#: The columns of ``export_labels``, in order: the label and who gave it (the reviewer, the
+#: one labeler, or the latest labeler who gave the consensus label), then how it was decided.
+LABEL_EXPORT_COLUMNS = (
+    "item_id",
+    "label",
+    "annotator",
+    "labeled_at",
+    "comment",
+    "label_source",
+    "consensus_label",
+    "consensus_confidence",
+    "n_labels",
+    "raw_labels",
+    "review",
+    "reviewer",
+    "reviewed_at",
+)
+
+
+def export_labels(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    path: Path | str,
+    rule: ConsensusRule | None = None,
+) -> Path:
+    """Write the label of each item of ``dataset`` (``store.consensus``): a reviewer's
+    decision, else the consensus of its labelers, else its one label.
+
+    Columns :data:`LABEL_EXPORT_COLUMNS`: ``label_source`` says which (review, consensus,
+    labeler; disputed: labelers who disagree and no decision yet, the label is empty),
+    ``consensus_label`` and ``consensus_confidence`` the consensus of items labeled twice
+    or more under ``rule``, ``raw_labels`` each labeler's label as a JSON object, ``review``
+    the reviewer's decision (accepted, corrected) and who took it when.
+    """
+    decided = decided_labels(con, dataset, rule or ConsensusRule()).items
+    frame = decided.loc[:, list(LABEL_EXPORT_COLUMNS)].astype(
+        {"n_labels": "int64", "consensus_confidence": "float64"}
     )
-    return copy_query_to_file(con, query, Path(path))
+    for column in ("labeled_at", "reviewed_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    name = f"_export_labels_{uuid.uuid4().hex[:8]}"
+    con.register(name, frame)
+    try:
+        return copy_query_to_file(
+            con, f"SELECT {', '.join(LABEL_EXPORT_COLUMNS)} FROM {name}", Path(path)
+        )
+    finally:
+        con.unregister(name)
 
 
 #: The columns of ``export_events``, in order.
 EVENT_EXPORT_COLUMNS = (
-    "event_id, item_id, label, status, annotator, session, comment, created_at, "
+    "event_id, item_id, label, status, review, annotator, session, comment, created_at, "
     "lead_time_ms, model_version, queue_score"
 )
 
 
 def export_events(con: duckdb.DuckDBPyConnection, dataset: str, path: Path | str) -> Path:
-    """Write every label event of ``dataset``, oldest first: skips, undos and relabels with
-    their comments, lead times and the model version and score shown."""
+    """Write every label event of ``dataset``, oldest first: skips, undos, relabels and
+    reviewers' decisions with their comments, lead times and the model version and score
+    shown."""
     escaped = dataset.replace("'", "''")
-    query = (
-        f"SELECT {EVENT_EXPORT_COLUMNS} FROM label_events WHERE dataset = '{escaped}' "
-        "ORDER BY event_id"
-    )
+    columns = EVENT_EXPORT_COLUMNS.replace("review,", f"{review_column(con)},")
+    query = f"SELECT {columns} FROM label_events WHERE dataset = '{escaped}' ORDER BY event_id"
     return copy_query_to_file(con, query, Path(path))

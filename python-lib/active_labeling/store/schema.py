@@ -1,9 +1,16 @@
 """The store's tables. Append-only where history matters: nothing here is updated in place.
 
 - ``label_events``: every labeling action, never rewritten; ``current_labels`` is a view.
+  A reviewer's decision is an event too: ``review`` says which (``accepted``,
+  ``corrected``: status ``labeled`` with the decided label; ``sent_back``: status
+  ``undone``, the item goes back to labeling); labelers' events leave it empty.
 - ``item_state``: each item's current state (``store.item_state``: events replayed as a
-  stack, undo pops), kept in the same transaction as every append and rebuilt from
+  stack, undo pops, a send-back empties it, a review decision sits on top with status
+  ``reviewed``), kept in the same transaction as every append and rebuilt from
   ``label_events`` when missing, so that "is this item labeled?" is a key lookup.
+- ``label_suspects``: the labels a model's out-of-fold probabilities doubt (confident
+  learning, ``flow.label_errors``), one row per suspect and model version;
+  ``label_error_runs``: one row per model version scored.
 - ``queue`` and ``queue_generations``: each query-sampler run adds a generation.
 - ``dataset_<name>`` tables hold imported datasets (``item_id`` first, then the columns).
 - ``store_meta``: key/value pairs, the schema version and the labeling guide
@@ -15,7 +22,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -36,10 +43,13 @@ DDL = [
         queue_score DOUBLE
     )
     """,
+    # A reviewer's decision (schema 3): accepted, corrected or sent_back; labelers' events
+    # and those of stores written before it leave it empty.
+    "ALTER TABLE label_events ADD COLUMN IF NOT EXISTS review VARCHAR",
     # Each item's current state, written in the same transaction as its events
     # (store.item_state): 'labeled' gives the label, 'skipped' none, 'undone' means the
-    # item is back as if never touched. Undo pops the latest action: undoing a relabel
-    # brings the earlier label back.
+    # item is back as if never touched, 'reviewed' gives a reviewer's decision (final). Undo
+    # pops the latest action: undoing a relabel brings the earlier label back.
     """
     CREATE TABLE IF NOT EXISTS item_state (
         dataset VARCHAR NOT NULL,
@@ -56,7 +66,7 @@ DDL = [
     CREATE OR REPLACE VIEW current_labels AS
     SELECT dataset, item_id, label, annotator, created_at, event_id
     FROM item_state
-    WHERE status = 'labeled'
+    WHERE status IN ('labeled', 'reviewed')
     """,
     # Labeled or skipped, and not undone since: what the handout must not give out again.
     """
@@ -165,6 +175,35 @@ DDL = [
         random_state BIGINT NOT NULL,
         position BIGINT NOT NULL,
         item_id VARCHAR NOT NULL
+    )
+    """,
+    # Likely label errors (flow.label_errors): the labels a model version's out-of-fold
+    # probabilities doubt, ranked (1: the most doubtful). label_event_id is the item's state
+    # event when it was scored: a suspect is open while the item's state is still that event.
+    """
+    CREATE TABLE IF NOT EXISTS label_suspects (
+        dataset VARCHAR NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        item_id VARCHAR NOT NULL,
+        label_event_id BIGINT NOT NULL,
+        label VARCHAR NOT NULL,
+        suggested VARCHAR NOT NULL,
+        self_confidence DOUBLE NOT NULL,
+        rank INTEGER NOT NULL,
+        marked_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # One row per model version whose labels were scored (with or without suspects).
+    """
+    CREATE TABLE IF NOT EXISTS label_error_runs (
+        dataset VARCHAR NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        n_labels BIGINT NOT NULL,
+        n_suspects BIGINT NOT NULL,
+        cv_folds INTEGER NOT NULL,
+        scored_at TIMESTAMPTZ NOT NULL
     )
     """,
     "CREATE SEQUENCE IF NOT EXISTS scenario_run_ids START 1",

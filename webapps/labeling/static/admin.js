@@ -20,6 +20,7 @@
         cell(l.annotator),
         cell(formatCount(l.labeled), "num"),
         cell(formatCount(l.skipped), "num"),
+        cell(formatCount(l.reviewed), "num"),
         cell(formatTime(l.last_at)),
       );
       return tr;
@@ -34,7 +35,8 @@
     const events = Array.isArray(data.events) ? data.events : [];
     const rows = events.map((e) => {
       const tr = document.createElement("tr");
-      const status = cell(e.status);
+      // A reviewer's decision shows as what it is: accepted, corrected or sent back.
+      const status = cell(e.review ? String(e.review).replace("_", " ") : e.status);
       status.className = `status ${e.status === "labeled" || e.status === "skipped" || e.status === "undone" ? e.status : ""}`;
       tr.append(
         cell(formatTime(e.created_at)),

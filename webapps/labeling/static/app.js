@@ -217,6 +217,7 @@
     if (entry === renderedEntry && hasItem) return;
     renderedEntry = entry;
     if (!hasItem) {
+      renderSentBack(null);
       $("item-id").textContent = "";
       card.dataset.itemId = "";
       $("item-meta").replaceChildren();
@@ -229,6 +230,7 @@
     const item = entry.item;
     $("item-id").textContent = String(item.item_id);
     card.dataset.itemId = String(item.item_id);
+    renderSentBack(item.sent_back);
     renderMeta(item, entry.source);
     if (state.task && state.task.render) state.task.render(item, $("item-body")); // task types
     else renderValues(item);
@@ -243,6 +245,13 @@
       });
     }
     $("comment").value = entry.comment || "";
+  }
+
+  // A reviewer sent the item back to labeling: their comment, as text.
+  function renderSentBack(note) {
+    const box = $("sent-back");
+    box.hidden = !note;
+    box.textContent = note ? `Sent back by reviewer ${note.reviewer}: ${note.comment || ""}` : "";
   }
 
   function renderMeta(item, source) {
@@ -920,6 +929,7 @@
     document.title = `${name} · Labeling`;
     $("user-name").textContent = session.user ? String(session.user) : "";
     $("admin-link").hidden = session.role !== "admin" && session.role !== "reviewer";
+    $("review-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     $("dashboard-link").hidden = session.role !== "admin" && session.role !== "reviewer";
     setupClasses(state.project);
     renderGuide(state.project.guide);

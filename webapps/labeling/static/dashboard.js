@@ -1,5 +1,6 @@
-// The dashboard: the stopping advice with its reasons, one plot per signal over the number
-// of labels (drawn by the server, downloadable as PNG or SVG), and the scenario runs.
+// The dashboard: the stopping advice with its reasons, the label quality (per labeler, per
+// pair, the likely label errors), one plot per signal over the number of labels (drawn by
+// the server, downloadable as PNG or SVG), and the scenario runs.
 // Every value from the store is set with textContent.
 "use strict";
 
@@ -135,6 +136,69 @@
     $("plots").replaceChildren(...figures);
   }
 
+  function share(value, count) {
+    if (typeof value !== "number") return "–";
+    return typeof count === "number" ? `${percent(value)} of ${count}` : percent(value);
+  }
+
+  function fillRows(id, rows, emptyId) {
+    $(id).querySelector("tbody").replaceChildren(...rows);
+    if (emptyId) $(emptyId).hidden = rows.length > 0;
+    $(id).hidden = rows.length === 0 && !emptyId;
+  }
+
+  // Per labeler and per pair (the newest model version's rows), the likely label errors per
+  // model version and what reviewers made of them, and the review queue's size.
+  function renderQuality(quality) {
+    const q = quality || {};
+    const queue = q.review_queue || {};
+    const decisions = q.decisions || {};
+    const count = (n) => (typeof n === "number" ? n : 0);
+    $("quality-queue").textContent =
+      `In the review queue: ${count(queue.suspect)} likely label errors, ` +
+      `${count(queue.disagreement)} disagreements, ${count(queue.sample)} spot checks. ` +
+      `Decided so far: ${count(decisions.accepted)} accepted, ${count(decisions.corrected)} corrected, ` +
+      `${count(decisions.sent_back)} sent back.`;
+    const labelers = (Array.isArray(q.labelers) ? q.labelers : []).map((l) => {
+      const tr = document.createElement("tr");
+      tr.append(
+        cell(l.annotator),
+        cell(typeof l.labels === "number" ? l.labels : "–", "num"),
+        cell(typeof l.labels_per_hour === "number" ? l.labels_per_hour.toFixed(1) : "–", "num"),
+        cell(share(l.consensus_agreement, l.consensus_items), "num"),
+        cell(share(l.review_agreement, l.reviewed_items), "num"),
+      );
+      return tr;
+    });
+    fillRows("quality-labelers", labelers, "quality-labelers-empty");
+    const pairs = (Array.isArray(q.pairs) ? q.pairs : []).map((p) => {
+      const tr = document.createElement("tr");
+      tr.append(
+        cell(p.annotators),
+        cell(p.n_items, "num"),
+        cell(percent(p.agreement), "num"),
+        cell(typeof p.kappa === "number" ? p.kappa.toFixed(2) : "–", "num"),
+      );
+      return tr;
+    });
+    fillRows("quality-pairs", pairs, null);
+    const suspects = (Array.isArray(q.suspects) ? q.suspects : []).map((s) => {
+      const tr = document.createElement("tr");
+      tr.append(
+        cell(`${s.model_name} v${s.model_version}`),
+        cell(formatTime(s.scored_at)),
+        cell(s.n_labels, "num"),
+        cell(s.suspects, "num"),
+        cell(s.confirmed, "num"),
+        cell(s.accepted, "num"),
+        cell(s.sent_back, "num"),
+        cell(s.open, "num"),
+      );
+      return tr;
+    });
+    fillRows("quality-suspects", suspects, "quality-suspects-empty");
+  }
+
   function renderRuns(runs) {
     const rows = runs.map((run) => {
       const tr = document.createElement("tr");
@@ -161,6 +225,7 @@
       const data = await api("GET", "/api/dashboard");
       renderAdvice(data.advice);
       renderStrategy(data.strategy_advice);
+      renderQuality(data.label_quality);
       renderPlots(Array.isArray(data.panels) ? data.panels : [], Date.now());
       renderRuns(Array.isArray(data.scenario_runs) ? data.scenario_runs : []);
       document.body.dataset.metricRows = String(Array.isArray(data.metrics) ? data.metrics.length : 0);

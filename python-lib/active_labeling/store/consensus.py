@@ -1,0 +1,310 @@
+"""The label each item ends up with: a reviewer's decision, else its labelers' consensus,
+else its one label.
+
+An item's events are replayed as ``store.item_state`` does (undo pops, a send-back sets the
+labels before it aside, a reviewer's decision is final). From what is left, each labeler's
+live label is their latest action on the item when it is a label (a labeler who skipped
+has none); reviewers' decisions are not votes. Then:
+
+- a reviewer's decision (accepted or corrected) gives the label, source ``review``;
+- else one labeler's label gives it, source ``labeler``;
+- else two or more labels (an overlap item, or any item labeled twice) give their
+  consensus (:class:`ConsensusRule`: majority with a tie rule, or Dawid-Skene), source
+  ``consensus``; a tie, or a consensus less confident than the rule's threshold, gives no
+  label until a reviewer decides, source ``disputed``.
+
+Training, the query sampler, monitoring and exports read labels through here, so they all
+take a decision over the labels under it. The store's ``current_labels`` view stays the
+cheap key lookup of each item's top event, for counts. This module never writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from active_labeling.errors import InputError
+from active_labeling.store import item_state
+
+#: What a reviewer decides (``label_events.review``).
+REVIEWS = ("accepted", "corrected", "sent_back")
+METHODS = ("majority", "dawid_skene")
+TIES = ("review", "first")
+
+#: The columns of :attr:`Decisions.items`, in order.
+ITEM_COLUMNS = (
+    "item_id",
+    "label",
+    "label_source",
+    "annotator",
+    "labeled_at",
+    "comment",
+    "consensus_label",
+    "consensus_confidence",
+    "n_labels",
+    "unanimous",
+    "raw_labels",
+    "review",
+    "reviewer",
+    "reviewed_at",
+    "state_event_id",
+)
+_EVENT_COLUMNS = (
+    "event_id",
+    "item_id",
+    "label",
+    "status",
+    "annotator",
+    "created_at",
+    "comment",
+    "review",
+)
+
+
+@dataclass(frozen=True)
+class ConsensusRule:
+    """How the labels of several labelers become one (the project's settings).
+
+    ``method``: ``majority`` or ``dawid_skene`` (labelers weighed by their estimated
+    accuracy, fitted on the items labeled twice or more). ``tie``: a majority tie (for
+    Dawid-Skene, a posterior of one half or less) gives no label until reviewed
+    (``review``) or the tied class first in the project's order (``first``).
+    ``threshold``: a consensus less confident than this gives no label until reviewed
+    (labelers who all agree always give their label). Multi-label projects take the
+    majority per class (Dawid-Skene is single-label).
+    """
+
+    method: str = "majority"
+    tie: str = "review"
+    threshold: float = 0.5
+    classes: tuple[str, ...] = ()
+    multi_label: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError(f"consensus must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.tie not in TIES:
+            raise InputError(f"consensus_tie must be one of {', '.join(TIES)}, got {self.tie!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise InputError(f"consensus_threshold must be in [0, 1], got {self.threshold!r}")
+        if self.multi_label and self.method == "dawid_skene":
+            raise InputError(
+                "consensus = 'dawid_skene' is single-label: a multi-label project takes the "
+                "majority per class (consensus = 'majority')"
+            )
+
+    @classmethod
+    def of(cls, settings) -> ConsensusRule:
+        """The rule of a project's settings (``flow.project.ProjectSettings``)."""
+        return cls(
+            method=settings.consensus,
+            tie=settings.consensus_tie,
+            threshold=settings.consensus_threshold,
+            classes=tuple(settings.classes),
+            multi_label=settings.multi_label,
+        )
+
+
+@dataclass
+class Decisions:
+    """What the events decide: one row per item with a label or a decision (columns
+    :data:`ITEM_COLUMNS`, in the order of their state event), each labeler's live label
+    (``votes``: item_id, annotator, label, event_id, created_at, comment) and, with
+    Dawid-Skene, each labeler's estimated accuracy (``labelers``)."""
+
+    items: pd.DataFrame
+    votes: pd.DataFrame
+    labelers: pd.DataFrame | None = field(default=None)
+
+    def labels(self) -> pd.Series:
+        """item_id -> label of the items that have one (disputed ones left out)."""
+        decided = self.items[self.items["label"].notna()]
+        return pd.Series(
+            decided["label"].astype(str).to_numpy(),
+            index=pd.Index(decided["item_id"].to_numpy(), name="item_id"),
+            name="label",
+        )
+
+
+def review_column(con) -> str:
+    """``review`` as a select expression: the column, or NULL in a store written before it
+    (opened read-only, so not migrated)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'label_events' "
+        "AND column_name = 'review'"
+    ).fetchone()[0]
+    return "review" if found else "CAST(NULL AS VARCHAR) AS review"
+
+
+def read_events(con, dataset: str, *, item_ids=None) -> pd.DataFrame:
+    """The label events of ``dataset`` (of ``item_ids`` only, when given), oldest first."""
+    columns = ", ".join(c if c != "review" else review_column(con) for c in _EVENT_COLUMNS)
+    where, args = "dataset = ?", [dataset]
+    if item_ids is not None:
+        where += " AND item_id IN (SELECT unnest(?::VARCHAR[]))"
+        args.append([str(i) for i in item_ids])
+    return con.execute(
+        f"SELECT {columns} FROM label_events WHERE {where} ORDER BY event_id", args
+    ).df()
+
+
+def decided_labels(con, dataset: str, rule: ConsensusRule, *, as_of: int | None = None):
+    """The :class:`Decisions` of ``dataset``'s events (those up to event ``as_of``)."""
+    return decide(read_events(con, dataset), rule, as_of=as_of)
+
+
+def _kept(events: pd.DataFrame) -> pd.DataFrame:
+    """The events left on each item's stack, with their replay status (``replay``)."""
+    review = events["review"]
+    replay = np.where(
+        review == "sent_back", "sent_back", np.where(review.notna(), "reviewed", events["status"])
+    )
+    events = events.assign(replay=replay)
+    special = events["replay"].isin(["undone", "sent_back", "reviewed"])
+    replayed = set(events.loc[special, "item_id"])
+    if not replayed:
+        return events
+    plain = ~events["item_id"].isin(replayed)
+    kept_ids = []
+    fields = ["event_id", "replay", "label", "annotator", "created_at"]
+    for _, group in events.loc[~plain, fields].groupby(events.loc[~plain, "item_id"], sort=False):
+        kept_ids += [e[0] for e in item_state.stack(group.itertuples(index=False, name=None))]
+    return events[plain | events["event_id"].isin(kept_ids)]
+
+
+def decide(events: pd.DataFrame, rule: ConsensusRule, *, as_of: int | None = None) -> Decisions:
+    """What ``events`` (label_events rows, oldest first) decide under ``rule``.
+
+    Pure: ``events`` has the columns event_id, item_id, label, status, annotator,
+    created_at, comment and review.
+    """
+    missing = [c for c in _EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise InputError(f"events lack column(s) {', '.join(missing)}")
+    events = events.sort_values("event_id", kind="stable")
+    if as_of is not None:
+        events = events[events["event_id"] <= as_of]
+    kept = _kept(events.reset_index(drop=True))
+    top = kept.drop_duplicates("item_id", keep="last").set_index("item_id")["event_id"]
+    reviews = kept[kept["replay"] == "reviewed"].drop_duplicates("item_id", keep="last")
+    actions = kept[kept["replay"].isin(["labeled", "skipped"]) & kept["review"].isna()]
+    latest = actions.drop_duplicates(["item_id", "annotator"], keep="last")
+    votes = latest[(latest["status"] == "labeled") & latest["label"].notna()]
+    votes = votes[["item_id", "annotator", "label", "event_id", "created_at", "comment"]]
+    votes = votes.reset_index(drop=True)
+    counts = votes.groupby("item_id", sort=False).size()
+    several = votes[votes["item_id"].map(counts) >= 2]
+    consensus, labelers = _consensus(several, rule)
+    return Decisions(_items(votes, counts, consensus, reviews, top), votes, labelers)
+
+
+def _consensus(votes: pd.DataFrame, rule: ConsensusRule):
+    """Per item labeled twice or more: label (None when disputed), confidence, unanimous."""
+    from active_labeling.metrics import consensus as c
+
+    columns = ["item_id", "label", "confidence", "unanimous"]
+    if votes.empty:
+        return pd.DataFrame(columns=columns).set_index("item_id"), None
+    labelers = None
+    tie = "none" if rule.tie == "review" else "first"
+    if rule.multi_label:
+        decoded = votes.assign(label=[_decode(v, rule.classes) for v in votes["label"]])
+        found = c.majority_per_class(decoded, rule.classes, tie=tie)
+        found["label"] = [None if v is None else json.dumps(v) for v in found["label"]]
+    elif rule.method == "dawid_skene":
+        found, labelers = c.dawid_skene(votes, list(rule.classes) or None)
+    else:
+        found = c.majority_vote(votes, list(rule.classes) or None, tie=tie)
+    found = found.set_index("item_id")
+    # Labelers who all agree give their label, however unsure a model fitted on few items is.
+    common = votes.drop_duplicates("item_id").set_index("item_id")["label"].reindex(found.index)
+    unanimous = found["unanimous"].astype(bool)
+    found["label"] = common.where(unanimous, found["label"]).astype(object)
+    doubtful = found["confidence"] < rule.threshold - 1e-12
+    if rule.method == "dawid_skene" and rule.tie == "review":
+        # A posterior of one half or less is no better than even: a tie, as in the majority.
+        doubtful |= found["confidence"] <= 0.5 + 1e-6
+    doubtful &= ~unanimous
+    found["label"] = found["label"].where(~doubtful, None)
+    return found[columns[1:]], labelers
+
+
+def _decode(value: str, classes) -> list[str]:
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list):  # e.g. a label given before the project was multi-label
+        decoded = [value]
+    return [v for v in decoded if v in classes] if classes else decoded
+
+
+def _raw_labels(votes: pd.DataFrame, counts: pd.Series) -> pd.Series:
+    """item_id -> each labeler's label as a JSON object. Most items have one label, from
+    one of few (labeler, label) pairs: their text is made once per pair."""
+    one = (votes["item_id"].map(counts) == 1).to_numpy()
+    # Plain object arrays: iterating Arrow-backed strings costs a call per value.
+    item, annotator, label = (
+        votes[c].to_numpy(dtype=object) for c in ("item_id", "annotator", "label")
+    )
+    pair = pd.MultiIndex.from_arrays([annotator[one], label[one]])
+    distinct = pair.unique()
+    texts = np.array([json.dumps({a: b}) for a, b in distinct], dtype=object)
+    raw = pd.Series(texts[distinct.get_indexer(pair)], index=item[one], dtype=object)
+    several: dict[str, dict[str, str]] = {}
+    for i, a, b in zip(item[~one], annotator[~one], label[~one], strict=True):
+        several.setdefault(i, {})[a] = b
+    more = pd.Series(
+        [json.dumps(v, sort_keys=True) for v in several.values()],
+        index=list(several),
+        dtype=object,
+    )
+    return pd.concat([raw, more]) if len(more) else raw
+
+
+def _items(votes, counts, consensus, reviews, top) -> pd.DataFrame:
+    """One row per item with a vote or a decision (see :data:`ITEM_COLUMNS`)."""
+    ids = pd.Index(pd.unique(pd.concat([votes["item_id"], reviews["item_id"]])), name="item_id")
+    frame = pd.DataFrame(index=ids)
+    frame["n_labels"] = counts.reindex(ids).fillna(0).astype(int)
+    frame["raw_labels"] = _raw_labels(votes, counts).reindex(ids)
+    frame["consensus_label"] = consensus["label"].reindex(ids).astype(object)
+    frame["consensus_confidence"] = consensus["confidence"].reindex(ids).astype(float)
+    unanimous = consensus["unanimous"].reindex(ids).astype(object)
+    frame["unanimous"] = unanimous.where(frame["n_labels"] != 1, True)
+    # Who gave the label: the latest labeler who gave the consensus label, else the latest
+    # labeler (one label, or disputed).
+    last_vote = votes.drop_duplicates("item_id", keep="last").set_index("item_id").reindex(ids)
+    wanted = frame["consensus_label"].where(frame["n_labels"] >= 2, None).dropna()
+    agreeing = votes.merge(
+        pd.DataFrame({"item_id": wanted.index, "label": wanted.to_numpy()}), on=["item_id", "label"]
+    )
+    giver = agreeing.drop_duplicates("item_id", keep="last").set_index("item_id")
+    giver = giver.reindex(ids).combine_first(last_vote)
+    single = frame["n_labels"] == 1
+    frame["label"] = last_vote["label"].where(single, frame["consensus_label"]).astype(object)
+    frame["label_source"] = np.where(
+        single, "labeler", np.where(frame["label"].notna(), "consensus", "disputed")
+    )
+    frame["annotator"] = giver["annotator"]
+    frame["labeled_at"] = giver["created_at"]
+    frame["comment"] = giver["comment"]
+    decided = reviews.set_index("item_id").reindex(ids)
+    frame["review"] = decided["review"]
+    frame["reviewer"] = decided["annotator"]
+    frame["reviewed_at"] = decided["created_at"]
+    reviewed = frame["review"].notna()
+    frame["label"] = decided["label"].where(reviewed, frame["label"])
+    frame["label_source"] = frame["label_source"].where(~reviewed, "review")
+    for column, source in (("annotator", "annotator"), ("labeled_at", "created_at")):
+        frame[column] = decided[source].where(reviewed, frame[column])
+    frame["comment"] = decided["comment"].where(reviewed, frame["comment"])
+    frame["state_event_id"] = top.reindex(ids).astype("int64")
+    for column in ("label", "consensus_label"):  # None, not NaN, for "no label"
+        values = frame[column].astype(object)
+        frame[column] = values.where(values.notna(), None)
+    frame = frame.sort_values("state_event_id", kind="stable").reset_index()
+    return frame.loc[:, list(ITEM_COLUMNS)]
