@@ -221,7 +221,7 @@ def cmd_labels_export(args) -> int:
         if args.events:
             path = labels.export_events(con, dataset, args.file)
         else:
-            rule = ConsensusRule.of(project.settings)
+            rule = ConsensusRule.for_dataset(project, dataset)
             path = labels.export_labels(con, dataset, args.file, rule)
     print(f"wrote {path}")
     return 0

@@ -1015,3 +1015,142 @@ def test_a_reviewer_corrects_three_items_and_sends_one_back_by_keyboard(
         and states["I3"] == "undone:"
         and states["I4"] == "labeled:no"
     )
+
+
+# --- review of spans, boxes and audio items ----------------------------------------------------
+
+
+def _review_page(browser, server, password):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    _login(page, server.url, "rita", password, "index.html")
+    page.goto(server.url + "/static/review.html")
+    return context, page, problems
+
+
+def _decisions(project):
+    with project.connect(read_only=True) as con:
+        return con.execute(
+            "SELECT item_id, label, review FROM label_events WHERE review IS NOT NULL "
+            "ORDER BY event_id"
+        ).fetchall()
+
+
+def test_a_reviewer_fixes_spans_boxes_and_audio_by_keyboard_and_mouse(
+    tmp_path, browser, labeling_server
+):
+    ada = [{"start": s, "end": e, "label": c} for s, e, c in TEXTS[0][1]]
+
+    # Spans: ann marked three, bob missed London. The reviewer starts from bob's, marks
+    # London LOC with the mouse and a key, and Enter decides.
+    project = spans_project(tmp_path / "s")
+    with project.connect() as con:
+        password = add_user(con, "rita", "reviewer")
+        append_events(
+            con,
+            [
+                LabelEvent("texts", "t0", "labeled", "ann", label=json.dumps(ada)),
+                LabelEvent("texts", "t0", "labeled", "bob", label=json.dumps(ada[:2])),
+            ],
+        )
+    server = labeling_server(project.root)
+    context, page, problems = _review_page(browser, server, password)
+    expect(page.locator("#item")).to_have_attribute("data-item-id", "t0")
+    why = page.locator("#why")
+    expect(why).to_contain_text("ann marked 3 spans: “Ada Lovelace” PER")
+    expect(why).to_contain_text("the labelers' spans differ")
+    expect(page.locator(".span-chip")).to_have_count(3)  # the first labeler's, to start from
+    why.locator(".review-use").nth(1).click()  # bob's
+    expect(page.locator(".span-chip")).to_have_count(2)
+    page.locator("#spans-text .tok", has_text="London").click()
+    page.keyboard.press("2")  # LOC
+    expect(page.locator(".span-chip")).to_have_count(3)
+    page.screenshot(path=str(SHOTS / "n17-review-spans.png"), full_page=True)
+    page.keyboard.press("Enter")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-pending-writes", "0")
+    expect(page.locator("#decisions .recent-item").first).to_contain_text("corrected to 3 spans")
+    assert problems == []
+    context.close()
+    server.stop()
+    ((item, label, review),) = _decisions(project)
+    assert (item, review) == ("t0", "corrected") and json.loads(label) == ada
+
+    # Boxes: ann and bob drew one box each with different classes; the reviewer keeps
+    # ann's, adds a second box by key (N), sets its class (2) and decides.
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    _picture(320, 240, 0).save(folder / "p0.png")
+    project = Project.init(tmp_path / "b", classes=["ball", "box"])
+    drawn = {"x": 40, "y": 40, "w": 120, "h": 110}
+    with project.connect() as con:
+        project.record_dataset(
+            import_folder(con, "pics", folder, project.root / "media", task="boxes")
+        )
+        password = add_user(con, "rita", "reviewer")
+        append_events(
+            con,
+            [
+                LabelEvent(
+                    "pics", "p0.png", "labeled", who, label=json.dumps([{**drawn, "label": c}])
+                )
+                for who, c in (("ann", "ball"), ("bob", "box"))
+            ],
+        )
+    server = labeling_server(project.root)
+    context, page, problems = _review_page(browser, server, password)
+    expect(page.locator("#item")).to_have_attribute("data-item-id", "p0.png")
+    expect(page.locator("#why")).to_contain_text("bob drew 1 box: box at 40,40 120×110")
+    page.locator(".boxes-image").evaluate("img => img.decode()")
+    expect(page.locator(".box")).to_have_count(1)
+    page.keyboard.press("2")  # the next box's class: box
+    page.keyboard.press("n")
+    expect(page.locator(".box")).to_have_count(2)
+    page.screenshot(path=str(SHOTS / "n17-review-boxes.png"), full_page=True)
+    page.keyboard.press("Enter")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-pending-writes", "0")
+    assert problems == []
+    context.close()
+    server.stop()
+    ((item, label, review),) = _decisions(project)
+    assert item == "p0.png" and review == "corrected"
+    assert [(b["label"], b["w"]) for b in json.loads(label)] == [("ball", 120), ("box", 80)]
+
+    # Audio: ann heard a bird, bob a car; the reviewer plays it (Space) and presses 2.
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    (folder / "c0.wav").write_bytes(wav_bytes(1.0))
+    project = Project.init(tmp_path / "a", classes=["bird", "car"])
+    with project.connect() as con:
+        project.record_dataset(
+            import_folder(con, "sounds", folder, project.root / "media", task="audio")
+        )
+        password = add_user(con, "rita", "reviewer")
+        append_events(
+            con,
+            [
+                LabelEvent("sounds", "c0.wav", "labeled", who, label=c)
+                for who, c in (("ann", "bird"), ("bob", "car"))
+            ],
+        )
+    server = labeling_server(project.root)
+    context, page, problems = _review_page(browser, server, password)
+    expect(page.locator("#item")).to_have_attribute("data-item-id", "c0.wav")
+    expect(page.locator("#audio-player")).to_have_attribute("src", re.compile(r"^/media/"))
+    expect(page.locator("#why")).to_contain_text("bob labeled car")
+    page.screenshot(path=str(SHOTS / "n17-review-audio.png"), full_page=True)
+    page.keyboard.press("2")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-pending-writes", "0")
+    assert problems == []
+    context.close()
+    server.stop()
+    assert _decisions(project) == [("c0.wav", "car", "corrected")]

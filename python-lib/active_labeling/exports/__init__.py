@@ -63,7 +63,9 @@ def export_labels_as(con, project, dataset: str, fmt: str, path: Path | str) -> 
             f"format {fmt} is for {kinds}, and dataset {dataset!r} is labeled with task {task}"
         )
     if fmt in ("csv", "parquet"):
-        return _table(con, dataset, fmt, path)
+        from active_labeling.store.consensus import ConsensusRule
+
+        return _table(con, dataset, fmt, path, ConsensusRule.for_dataset(project, dataset))
     source = ExportSource.open(con, project, dataset)
     if fmt == "coco":
         from active_labeling.exports.boxes import write_coco as write
@@ -81,14 +83,14 @@ def export_labels_as(con, project, dataset: str, fmt: str, path: Path | str) -> 
     return ExportResult(path, fmt, items, annotations)
 
 
-def _table(con, dataset: str, fmt: str, path: Path) -> ExportResult:
+def _table(con, dataset: str, fmt: str, path: Path, rule) -> ExportResult:
     from active_labeling.store.labels import export_labels
 
     suffix = path.suffix.lower()
     wanted = (".csv", ".tsv") if fmt == "csv" else (".parquet", ".pq")
     if suffix not in wanted:
         raise InputError(f"{path}: a {fmt} export needs a file ending in {' or '.join(wanted)}")
-    export_labels(con, dataset, path)
+    export_labels(con, dataset, path, rule)
     items = con.execute(
         "SELECT count(*) FROM current_labels WHERE dataset = ?", [dataset]
     ).fetchone()[0]

@@ -1,8 +1,12 @@
-"""What every export reads: the current labels joined with their items, in batches, and the
+"""What every export reads: the decided labels joined with their items, in batches, and the
 atomic writing of a file or a folder.
 
-Rows come in labeling order (the current label's event id), as plain dicts, a batch at a
-time from DuckDB's Arrow reader: an export of a million labels holds one batch in memory.
+The label of an item is the one training reads (``store.consensus``): a reviewer's decision,
+else its labelers' consensus, else its one label; an item whose labelers disagree and that no
+reviewer decided yet is left out (it is in the review queue). Rows come in labeling order
+(the event id of the item's state), as plain dicts, a batch at a time from DuckDB's Arrow
+reader: an export of a million labels holds one batch of items in memory (the decisions,
+one row per item, are taken first).
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from active_labeling.errors import InputError
 from active_labeling.store.connection import quote_identifier
@@ -37,11 +44,14 @@ class ExportSource:
     columns: list[str]
     text_column: str | None = None
     media_column: str | None = None
+    #: How an item labeled more than once is decided (``store.consensus.ConsensusRule``).
+    rule: object = None
     _sizes: dict = field(default_factory=dict)
 
     @classmethod
     def open(cls, con, project, dataset: str) -> ExportSource:
         from active_labeling.labeling.annotations import default_media_column, resolve_text_column
+        from active_labeling.store.consensus import ConsensusRule
 
         require_dataset(con, dataset)
         columns = [c for c, _ in dataset_schema(con, dataset) if c != "item_id"]
@@ -54,25 +64,42 @@ class ExportSource:
                 " set media_column in project.toml"
             )
         classes = list(project.settings.classes)
-        return cls(con, project, dataset, task, classes, columns, text, media)
+        rule = ConsensusRule.for_dataset(project, dataset)
+        return cls(con, project, dataset, task, classes, columns, text, media, rule)
 
     def rows(self) -> Iterator[dict]:
-        """Each labeled item: ``item_id``, ``label`` (as stored), ``annotator``,
-        ``labeled_at``, and every column of the item."""
+        """Each item with a decided label: ``item_id``, ``_label`` (as stored),
+        ``_annotator`` (a reviewer's decision: the reviewer), ``_labeled_at``, and every
+        column of the item."""
+        from active_labeling.store.consensus import ConsensusRule, decided_labels
+
         relation = require_dataset(self.con, self.dataset)
+        items = decided_labels(self.con, self.dataset, self.rule or ConsensusRule()).items
+        items = items[items["label"].notna()]
+        decided = pd.DataFrame(
+            {
+                "item_id": items["item_id"].astype(str).to_numpy(),
+                "label": items["label"].astype(str).to_numpy(),
+                "annotator": items["annotator"].to_numpy(),
+                "labeled_at": items["labeled_at"].to_numpy(),
+                "event_id": items["state_event_id"].astype("int64").to_numpy(),
+            }
+        )
+        name = f"_export_decided_{uuid.uuid4().hex[:8]}"
         selected = ", ".join(f"d.{quote_identifier(c)}" for c in self.columns)
         query = (
             "SELECT c.item_id, c.label AS _label, c.annotator AS _annotator, "
-            f"c.created_at AS _labeled_at, {selected} FROM current_labels c "
-            f"JOIN {relation} d ON d.item_id = c.item_id WHERE c.dataset = ? "
-            "ORDER BY c.event_id"
+            f"c.labeled_at AS _labeled_at, {selected} FROM {name} c "
+            f"JOIN {relation} d ON d.item_id = c.item_id ORDER BY c.event_id"
         )
         # On a cursor of its own: the reader streams while other queries may run on ``con``.
         cursor = self.con.cursor()
+        cursor.register(name, decided)
         try:
-            for batch in arrow_batches(cursor, query, BATCH_ROWS, [self.dataset]):
+            for batch in arrow_batches(cursor, query, BATCH_ROWS):
                 yield from batch.to_pylist()
         finally:
+            cursor.unregister(name)
             cursor.close()
 
     def annotations(self, row: dict, what: str) -> list[dict]:

@@ -82,6 +82,25 @@ class SuspectRun:
     scored_before: bool = False
 
 
+def check_scorable(project: Project, dataset: str) -> None:
+    """InputError unless ``dataset``'s labels are single classes a classifier predicts:
+    confident learning compares a label with a class's probability, and a spans or boxes
+    label is a list with no such probability (its review queue has the disagreements and
+    the spot checks, ``review_sample``)."""
+    task = project.task_of(dataset)
+    if task in ("spans", "boxes"):
+        raise InputError(
+            f"dataset {dataset!r} is labeled with {task}: likely label errors are found for "
+            "class labels (classification and audio); review its disagreements and a "
+            "spot-check sample (review_sample in project.toml) instead"
+        )
+    if project.settings.multi_label:
+        raise InputError(
+            f"{project.config_path}: the project is multi-label (multi_label = true); likely "
+            "label errors are found for single-label projects only"
+        )
+
+
 def find_label_errors(
     con,
     project: Project,
@@ -99,11 +118,7 @@ def find_label_errors(
     from active_labeling.models import load_model
 
     params = params or LabelErrorParams()
-    if project.settings.multi_label:
-        raise InputError(
-            f"{project.config_path}: the project is multi-label (multi_label = true); likely "
-            "label errors are found for single-label projects only"
-        )
+    check_scorable(project, dataset)
     saved = load_model(project.models_dir, model, version)
     done = con.execute(
         "SELECT n_labels, n_suspects FROM label_error_runs WHERE dataset = ? AND "
@@ -113,7 +128,7 @@ def find_label_errors(
     if done is not None:
         return SuspectRun(dataset, saved.name, saved.version, *done, scored_before=True)
     columns = list(saved.meta.feature_columns)
-    rule = ConsensusRule.of(project.settings)
+    rule = ConsensusRule.for_dataset(project, dataset)
     with transaction(con):  # the labels and their state events, read together
         frame, labels = labeled_frame(con, dataset, columns, rule)
         states = dict(

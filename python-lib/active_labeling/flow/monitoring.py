@@ -391,7 +391,7 @@ def monitor(
         columns += [c for c in saved.meta.feature_columns if c not in columns]
 
     events = _label_events(con, dataset)
-    rule = ConsensusRule.of(project.settings)
+    rule = ConsensusRule.for_dataset(project, dataset)
     decisions = {v: _decisions_as_of(events, hw, rule) for v, hw in high_water.items()}
     labels = {v: _labels_as_of(d) for v, d in decisions.items()}
     labeled_ids = list(dict.fromkeys(i for series in labels.values() for i in series.index))

@@ -190,7 +190,9 @@ def query_sampler(
         random_state=params.random_state,
         **params.strategy_params,
     )
-    X_labeled, y_labeled = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
+    X_labeled, y_labeled = labeled_frame(
+        con, dataset, columns, ConsensusRule.for_dataset(project, dataset)
+    )
     check_no_infinity(X_labeled, X_labeled.index, dataset)
     labels = y_labeled.to_numpy()
     if multilabel:

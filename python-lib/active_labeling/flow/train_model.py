@@ -44,6 +44,10 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
     Returns the ``SavedModel``; on a spans project, a ``models.spans.SpansModel`` (a CRF).
     """
     task = project.task_of(dataset)
+    if params.find_label_errors:  # refused before a model is fitted for nothing
+        from active_labeling.flow.label_errors import check_scorable
+
+        check_scorable(project, dataset)
     if task == "spans":
         from active_labeling.flow.spans_training import train_spans
 
@@ -66,7 +70,9 @@ def train_model(con, project: Project, *, dataset: str, model: str, params: Trai
         high_water = con.execute(
             "SELECT max(event_id) FROM label_events WHERE dataset = ?", [dataset]
         ).fetchone()[0]
-        frame, labels = labeled_frame(con, dataset, columns, ConsensusRule.of(project.settings))
+        frame, labels = labeled_frame(
+            con, dataset, columns, ConsensusRule.for_dataset(project, dataset)
+        )
     check_no_infinity(frame, frame.index, dataset)
     if frame.empty:
         raise InputError(

@@ -314,7 +314,7 @@ class SpansTask(_StructuredTask):
             item["values"].pop(self.text_column, None)
             item["columns"] = [c for c in item["columns"] if c != self.text_column]
             current = item.get("current_label")
-            item["spans"] = _decoded_or_none(current, "spans")
+            item["spans"] = decoded_or_none(current, "spans")
             item["prelabels"] = {
                 "dictionary": dictionary_spans(phrases, text, tokens),
                 "model": model.predict_spans(text, tokens) if model is not None else [],
@@ -384,7 +384,7 @@ class BoxesTask(_StructuredTask):
                 width = height = None
             item["image"] = {"url": _media_url(path), "width": width, "height": height}
             item["media"] = {}
-            item["boxes"] = _decoded_or_none(item.get("current_label"), "boxes")
+            item["boxes"] = decoded_or_none(item.get("current_label"), "boxes")
         return items
 
 
@@ -450,7 +450,9 @@ def _media_url(path) -> str | None:
     return "/media/" + quote(path.lstrip("/"))
 
 
-def _decoded_or_none(value, what: str):
+def decoded_or_none(value, what: str):
+    """A stored spans or boxes list, decoded; None when there is none, or the value is not
+    such a list (e.g. a class imported before the project's task changed)."""
     if not isinstance(value, str):
         return None
     try:
@@ -491,7 +493,7 @@ class SpanDictionary:
             )
             for event_id, value, text in rows:
                 self._seen = max(self._seen, event_id)
-                spans = _decoded_or_none(value, "spans") or []
+                spans = decoded_or_none(value, "spans") or []
                 if not isinstance(text, str):
                     continue
                 for span in spans:

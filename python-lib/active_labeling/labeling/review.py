@@ -12,6 +12,13 @@ item goes back to labeling for the next labeler who asks, before new items, the 
 before it set aside). Accepted and corrected labels are final: the item's state is the
 decision (``reviewed``) and labelers can no longer change it; only another decision does.
 
+Spans and boxes (``labeling.annotations``): a label is a list, and labelers agree only on
+identical lists (``store.consensus``). The card gives each labeler's list decoded (under
+the task's field, ``spans`` or ``boxes``) beside its stored text, and the proposed one; a
+correction sends a whole list, checked against the item as a labeler's is (on token
+bounds, inside the image...: a 422 naming the field, nothing written). Audio is reviewed
+as classification.
+
 Two reviewers: the queue holds each item it shows to one reviewer for a few minutes (in
 memory, soft), and a decision names the item's state it was taken on (``seen_event_id``,
 on every card): a decision on an item that changed since, or that someone decided first,
@@ -27,6 +34,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from active_labeling.errors import InputError
+from active_labeling.labeling.annotations import decoded_or_none
 from active_labeling.labeling.service import (
     ConflictError,
     LabelingService,
@@ -36,7 +44,12 @@ from active_labeling.labeling.service import (
 )
 from active_labeling.store import item_state
 from active_labeling.store.connection import transaction
-from active_labeling.store.consensus import ConsensusRule, decide, read_events
+from active_labeling.store.consensus import (
+    ConsensusRule,
+    canonical_annotation,
+    decide,
+    read_events,
+)
 from active_labeling.store.labels import record_item_state
 
 #: How long the queue keeps an item it showed for the reviewer it showed it to.
@@ -76,7 +89,7 @@ class ReviewDesk:
         return self.service.dataset
 
     def rule(self) -> ConsensusRule:
-        return ConsensusRule.of(self.service.project.settings)
+        return ConsensusRule.for_dataset(self.service.project, self.dataset)
 
     # -- the queue ----------------------------------------------------------------------------
     def _holder(self, item_id: str, now: datetime) -> str | None:
@@ -193,6 +206,9 @@ class ReviewDesk:
         items = decided.items.set_index("item_id")
         votes = decided.votes
         suspects = self._suspects().set_index("item_id")
+        rule = self.rule()
+        # Spans and boxes: each list also decoded, under the task's field, for the page.
+        field = service.task.field if service.task.structured else None
         cards = []
         for item_id in item_ids:
             if item_id not in base or item_id not in items.index:
@@ -207,15 +223,18 @@ class ReviewDesk:
                     "label": service._shown_label(v.label),
                     "comment": _json_value(v.comment),
                     "created_at": _json_value(v.created_at),
+                    **({field: decoded_or_none(v.label, field)} if field else {}),
                 }
                 for v in mine.itertuples(index=False)
             ]
+            consensus = _json_value(row["consensus_label"])
             card["consensus"] = (
                 {
-                    "label": service._shown_label(_json_value(row["consensus_label"])),
+                    "label": service._shown_label(consensus),
                     "confidence": _json_value(row["consensus_confidence"]),
-                    "method": self.rule().method,
+                    "method": rule.method_used,
                     "unanimous": bool(row["unanimous"]),
+                    **({field: decoded_or_none(consensus, field)} if field else {}),
                 }
                 if row["n_labels"] >= 2
                 else None
@@ -235,6 +254,8 @@ class ReviewDesk:
             card["proposed_label"] = service._shown_label(_json_value(row["label"]))
             card["seen_event_id"] = int(row["state_event_id"])
             card["current_label"] = card["proposed_label"]
+            if field:  # what Enter accepts, as a list (None: disputed)
+                card[field] = decoded_or_none(card["proposed_label"], field)
             cards.append(card)
         return cards
 
@@ -251,7 +272,8 @@ class ReviewDesk:
     ) -> dict:
         """Write one decision on ``item_id`` (see the module's docstring); what was written.
 
-        ``label``: the class a correction gives (a multi-label project: its JSON list).
+        ``label``: the class a correction gives (a multi-label project: its JSON list; spans
+        and boxes: the JSON list, checked against the item here).
         ``seen_event_id``: the item's state event the reviewer saw (every card has it).
         """
         if decision not in DECISIONS:
@@ -259,13 +281,16 @@ class ReviewDesk:
         comment = comment.strip() if comment else None
         if decision == "send_back" and not comment:
             raise InputError("comment: a send-back needs a comment, which the next labeler sees")
+        service = self.service
+        structured = service.task.structured
         if decision == "correct":
             self._check_label(label)
         elif label is not None:
             raise InputError(f"label: only a correction gives a label, not {decision!r}")
-        service = self.service
         with service.lock:
             service._check_item(item_id)
+            if decision == "correct" and structured:  # on token bounds, inside the image...
+                label = service.task.check(item_id, label)
             now = _now()
             holder = self._holder(item_id, now)
             if holder not in (None, reviewer):
@@ -291,8 +316,9 @@ class ReviewDesk:
                         "to accept: choose a class (correct)"
                     )
                 label = current
-            elif decision == "correct" and label == current:
-                review = "accepted"  # the class the item has already: a correction of nothing
+            elif decision == "correct" and self._same(label, current):
+                review = "accepted"  # the label the item has already: a correction of nothing
+                label = current
             event_id = self._append(item_id, reviewer, review, label, comment)
             self.holds.pop(item_id, None)
         return {
@@ -303,8 +329,28 @@ class ReviewDesk:
             "previous_label": service._shown_label(_json_value(current)),
         }
 
+    def _same(self, label: str, current) -> bool:
+        """Whether a correction gives the item the label it has (spans and boxes: the same
+        list, whatever order it was drawn in)."""
+        if current is None:
+            return False
+        task = self.service.task
+        if task.structured:
+            return canonical_annotation(label, task.kind) == canonical_annotation(
+                current, task.kind
+            )
+        return label == current
+
     def _check_label(self, label: str | None) -> None:
         service = self.service
+        if service.task.structured:
+            if label is None:
+                field = service.task.field
+                raise InputError(
+                    f"{field}: a correction needs the {field} the item should have (a list, "
+                    "empty when there is nothing to mark)"
+                )
+            return  # checked against the item, under the lock (decide)
         if label is None:
             raise InputError("label: a correction needs the class the item should have")
         if service.multi_label:

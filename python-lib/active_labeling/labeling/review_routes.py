@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from active_labeling.labeling.annotations import Box, Span
 from active_labeling.labeling.auth import User
 from active_labeling.labeling.dependencies import REVIEWER, body_schema, json_body
 from active_labeling.labeling.review import ReviewDesk
@@ -29,6 +30,12 @@ class CorrectionBody(DecisionBody):
     label: str | None = Field(default=None, description="the class (single-label projects)")
     labels: list[str] | None = Field(
         default=None, max_length=200, description="the classes (multi-label projects)"
+    )
+    spans: list[Span] | None = Field(
+        default=None, max_length=5000, description="the spans the item should have (spans)"
+    )
+    boxes: list[Box] | None = Field(
+        default=None, max_length=2000, description="the boxes the item should have (boxes)"
     )
 
 
@@ -69,7 +76,7 @@ def summary(user: User = Depends(REVIEWER), review: ReviewDesk = Depends(get_rev
 
 
 @router.post(
-    "/items/{item_id}/accept",
+    "/items/{item_id:path}/accept",
     response_model=Decision,
     openapi_extra=body_schema(DecisionBody, required=False),
 )
@@ -87,7 +94,7 @@ def accept(
 
 
 @router.post(
-    "/items/{item_id}/correct",
+    "/items/{item_id:path}/correct",
     response_model=Decision,
     openapi_extra=body_schema(CorrectionBody),
 )
@@ -97,8 +104,9 @@ def correct(
     body: CorrectionBody = Depends(correct_body),
     review: ReviewDesk = Depends(get_review),
 ):
-    """A new label for the item, final; the labelers' events stay in the log."""
-    label = review.service.label_value(body.label, body.labels)
+    """A new label for the item, final; the labelers' events stay in the log. Spans and
+    boxes projects send the whole list (``spans`` or ``boxes``), checked as a labeler's."""
+    label = review.service.task.label_value(body)
     return review.decide(
         user.name,
         item_id,
@@ -110,7 +118,7 @@ def correct(
 
 
 @router.post(
-    "/items/{item_id}/send-back",
+    "/items/{item_id:path}/send-back",
     response_model=Decision,
     openapi_extra=body_schema(SendBackBody),
 )
@@ -127,7 +135,7 @@ def send_back(
     )
 
 
-@router.get("/items/{item_id}/history")
+@router.get("/items/{item_id:path}/history")
 def history(
     item_id: str,
     user: User = Depends(REVIEWER),

@@ -891,7 +891,7 @@ class LabelingService:
         if fmt not in ("parquet", "csv"):
             raise InputError(f"format must be parquet or csv, got {fmt!r}")
         stamp = _now().strftime("%Y%m%dT%H%M%S")
-        rule = ConsensusRule.of(self.project.settings)
+        rule = ConsensusRule.for_dataset(self.project, self.dataset)
         with self.lock:
             return export_labels(self.con, self.dataset, directory / f"labels-{stamp}.{fmt}", rule)
 

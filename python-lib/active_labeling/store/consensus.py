@@ -13,6 +13,17 @@ has none); reviewers' decisions are not votes. Then:
   ``consensus``; a tie, or a consensus less confident than the rule's threshold, gives no
   label until a reviewer decides, source ``disputed``.
 
+What a vote is depends on the task (``ConsensusRule.task``). Classification and audio
+labels are classes, as above. Spans and boxes labels are lists (``labeling.annotations``):
+a vote is a whole list, compared once put in a canonical order (spans by offsets, boxes by
+position), so two labelers agree when they marked exactly the same spans or drew exactly
+the same boxes with the same classes, and any difference is a disagreement. The majority
+is then taken over whole lists (three labelers, two identical lists: their list, with a
+confidence of 2/3); a tie is always disputed (no class order ranks lists), and
+Dawid-Skene, which weighs labelers over a fixed set of classes, gives way to this
+majority. Spans or boxes are never merged across labelers (no per-box vote, no averaged
+coordinates): a reviewer decides between the lists, or draws the right one.
+
 Training, the query sampler, monitoring and exports read labels through here, so they all
 take a decision over the labels under it. The store's ``current_labels`` view stays the
 cheap key lookup of each item's top event, for counts. This module never writes.
@@ -33,6 +44,11 @@ from active_labeling.store import item_state
 REVIEWS = ("accepted", "corrected", "sent_back")
 METHODS = ("majority", "dawid_skene")
 TIES = ("review", "first")
+TASKS = ("classification", "audio", "spans", "boxes")
+#: The tasks whose label is a JSON list (``labeling.annotations``), voted as a whole.
+STRUCTURED_TASKS = ("spans", "boxes")
+#: The fields of a span and of a box, in the order a canonical list sorts them by.
+_SORT_FIELDS = {"spans": ("start", "end", "label"), "boxes": ("x", "y", "w", "h", "label")}
 
 #: The columns of :attr:`Decisions.items`, in order.
 ITEM_COLUMNS = (
@@ -74,7 +90,8 @@ class ConsensusRule:
     (``review``) or the tied class first in the project's order (``first``).
     ``threshold``: a consensus less confident than this gives no label until reviewed
     (labelers who all agree always give their label). Multi-label projects take the
-    majority per class (Dawid-Skene is single-label).
+    majority per class (Dawid-Skene is single-label). Spans and boxes (``task``) take the
+    majority of identical lists, a tie always disputed (see the module's docstring).
     """
 
     method: str = "majority"
@@ -82,6 +99,8 @@ class ConsensusRule:
     threshold: float = 0.5
     classes: tuple[str, ...] = ()
     multi_label: bool = False
+    #: The dataset's task (``flow.project.TASK_TYPES``): spans and boxes vote whole lists.
+    task: str = "classification"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -90,22 +109,43 @@ class ConsensusRule:
             raise InputError(f"consensus_tie must be one of {', '.join(TIES)}, got {self.tie!r}")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise InputError(f"consensus_threshold must be in [0, 1], got {self.threshold!r}")
-        if self.multi_label and self.method == "dawid_skene":
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.multi_label and self.method == "dawid_skene" and not self.structured:
             raise InputError(
                 "consensus = 'dawid_skene' is single-label: a multi-label project takes the "
                 "majority per class (consensus = 'majority')"
             )
 
+    @property
+    def structured(self) -> bool:
+        """Whether a vote is a list of spans or boxes rather than a class."""
+        return self.task in STRUCTURED_TASKS
+
+    @property
+    def method_used(self) -> str:
+        """What decides, as the review card says it: ``identical`` (spans, boxes: the
+        majority of identical lists), else ``method``."""
+        return "identical" if self.structured else self.method
+
     @classmethod
-    def of(cls, settings) -> ConsensusRule:
-        """The rule of a project's settings (``flow.project.ProjectSettings``)."""
+    def of(cls, settings, task: str | None = None) -> ConsensusRule:
+        """The rule of a project's settings (``flow.project.ProjectSettings``) for a
+        dataset of ``task`` (default: the project's task; a dataset may declare its own,
+        ``Project.task_of``)."""
         return cls(
             method=settings.consensus,
             tie=settings.consensus_tie,
             threshold=settings.consensus_threshold,
             classes=tuple(settings.classes),
             multi_label=settings.multi_label,
+            task=task or settings.task,
         )
+
+    @classmethod
+    def for_dataset(cls, project, dataset: str | None) -> ConsensusRule:
+        """The rule of ``project`` (``flow.project.Project``) for ``dataset``'s task."""
+        return cls.of(project.settings, project.task_of(dataset))
 
 
 @dataclass
@@ -196,6 +236,13 @@ def decide(events: pd.DataFrame, rule: ConsensusRule, *, as_of: int | None = Non
     votes = votes[["item_id", "annotator", "label", "event_id", "created_at", "comment"]]
     votes = votes.reset_index(drop=True)
     counts = votes.groupby("item_id", sort=False).size()
+    if rule.structured:  # lists compared in a canonical order (items labeled once: as stored)
+        twice = (votes["item_id"].map(counts) >= 2).to_numpy()
+        if twice.any():
+            votes = votes.astype({"label": object})
+            votes.loc[twice, "label"] = [
+                canonical_annotation(v, rule.task) for v in votes.loc[twice, "label"]
+            ]
     several = votes[votes["item_id"].map(counts) >= 2]
     consensus, labelers = _consensus(several, rule)
     return Decisions(_items(votes, counts, consensus, reviews, top), votes, labelers)
@@ -210,7 +257,9 @@ def _consensus(votes: pd.DataFrame, rule: ConsensusRule):
         return pd.DataFrame(columns=columns).set_index("item_id"), None
     labelers = None
     tie = "none" if rule.tie == "review" else "first"
-    if rule.multi_label:
+    if rule.structured:  # whole lists: a tie is disputed whatever the tie rule
+        found = c.majority_vote(votes, None, tie="none")
+    elif rule.multi_label:
         decoded = votes.assign(label=[_decode(v, rule.classes) for v in votes["label"]])
         found = c.majority_per_class(decoded, rule.classes, tie=tie)
         found["label"] = [None if v is None else json.dumps(v) for v in found["label"]]
@@ -224,12 +273,39 @@ def _consensus(votes: pd.DataFrame, rule: ConsensusRule):
     unanimous = found["unanimous"].astype(bool)
     found["label"] = common.where(unanimous, found["label"]).astype(object)
     doubtful = found["confidence"] < rule.threshold - 1e-12
-    if rule.method == "dawid_skene" and rule.tie == "review":
+    if rule.method_used == "dawid_skene" and rule.tie == "review":
         # A posterior of one half or less is no better than even: a tie, as in the majority.
         doubtful |= found["confidence"] <= 0.5 + 1e-6
     doubtful &= ~unanimous
     found["label"] = found["label"].where(~doubtful, None)
     return found[columns[1:]], labelers
+
+
+def canonical_annotation(value, task: str):
+    """A spans or boxes label as one text per annotation, whatever order it was drawn in:
+    the list sorted by its fields (:data:`_SORT_FIELDS`), coordinates as numbers of one
+    type (a box's 10 and 10.0 are one coordinate). A value that is not such a list (a class
+    imported before the task changed) is left as it is: it votes as itself.
+
+    >>> drawn = [{"x": 5, "y": 1, "w": 2, "h": 2, "label": "b"}, {"x": 1, "y": 1, "w": 2.0,
+    ...          "h": 2, "label": "a"}]
+    >>> [(b["x"], b["label"]) for b in json.loads(canonical_annotation(json.dumps(drawn),
+    ...                                                                 "boxes"))]
+    [(1.0, 'a'), (5.0, 'b')]
+    >>> canonical_annotation("PER", "spans")  # not a list: votes as itself
+    'PER'
+    """
+    fields = _SORT_FIELDS[task]
+    try:
+        decoded = json.loads(value)
+        if not isinstance(decoded, list):
+            return value
+        number = int if task == "spans" else float
+        rows = [{f: (str(a[f]) if f == "label" else number(a[f])) for f in fields} for a in decoded]
+    except (TypeError, ValueError, KeyError):
+        return value
+    rows.sort(key=lambda a: tuple(a[f] for f in fields))
+    return json.dumps(rows)
 
 
 def _decode(value: str, classes) -> list[str]:

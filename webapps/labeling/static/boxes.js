@@ -206,7 +206,7 @@
     const onControl = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
     if (key === "Enter" && !onControl) {
       event.preventDefault();
-      if (!event.repeat) ctx.save({ boxes: view.boxes.map((b) => ({ x: b.x, y: b.y, w: b.w, h: b.h, label: b.label })) });
+      if (!event.repeat) ctx.save(value());
       return true;
     }
     if (event.repeat || key.length !== 1) return false;
@@ -236,6 +236,11 @@
     return false;
   }
 
+  // The boxes on screen, as a save sends them (the review page decides with them too).
+  function value() {
+    return { boxes: view.boxes.map((b) => ({ x: b.x, y: b.y, w: b.w, h: b.h, label: b.label })) };
+  }
+
   function choose(cls) {
     view.cls = cls;
     if (view.selected >= 0) view.boxes[view.selected].label = cls;
@@ -250,6 +255,7 @@
     },
     render,
     onKey,
+    value,
     onClass(cls) {
       choose(cls);
       return true;

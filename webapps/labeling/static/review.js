@@ -2,7 +2,11 @@
 // labels, the consensus and the model's doubt; accept, correct to a class, or send back
 // with a comment, from the keyboard. Decisions are sent in order and each names the
 // item's state it was taken on (seen_event_id), so a decision someone took first stays.
-// Text from the data is only ever set through textContent, never parsed as HTML.
+// Spans, boxes and audio items are drawn by the labeling page's own task modules (spans.js,
+// boxes.js, audio.js): a reviewer edits the spans or boxes shown (the consensus, else the
+// first labeler's, or any labeler's with "Start from these") and Enter decides with them;
+// the same list as the item's is an accept. Text from the data is only ever set through
+// textContent, never parsed as HTML.
 "use strict";
 
 (() => {
@@ -30,6 +34,9 @@
     done: false,
     sendBack: false, // the comment box is open for a send-back: Enter sends it
     decisions: [],
+    task: null, // the task module (spans, boxes, audio), or null: a class per row
+    field: null, // "spans" or "boxes": the item's label is that list, edited on the page
+    shownItem: null, // what the task module drew (its keys act on that item only)
   };
 
   const decisionPath = (id, action) => `/api/review/items/${encodeURIComponent(id)}/${action}`;
@@ -47,7 +54,19 @@
 
   function shown(label) {
     if (label === null || label === undefined) return "";
+    if (state.field && state.task && state.task.summary) return state.task.summary(label);
     return Array.isArray(label) ? label.map(String).join(", ") || "(no class)" : String(label);
+  }
+
+  // A spans or boxes list in a line: the marked words with their classes, or the boxes' classes.
+  function listText(card, list) {
+    if (!Array.isArray(list)) return "";
+    if (!list.length) return state.field === "spans" ? "no span" : "no box";
+    if (state.field === "spans") {
+      const points = Array.from(typeof card.text === "string" ? card.text : "");
+      return list.map((s) => `“${points.slice(s.start, s.end).join("")}” ${s.label}`).join(", ");
+    }
+    return list.map((b) => `${b.label} at ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.w)}×${Math.round(b.h)}`).join("; ");
   }
 
   // ---------------------------------------------------------------- classes and keys
@@ -83,7 +102,11 @@
         name.className = "class-name";
         name.textContent = cls;
         button.append(name);
-        button.addEventListener("click", () => (state.multi ? toggle(cls) : correct(cls)));
+        button.addEventListener("click", () => {
+          if (state.field) state.task.onClass(cls); // marks the selection, or the box's class
+          else if (state.multi) toggle(cls);
+          else correct(cls);
+        });
         return button;
       }),
     );
@@ -131,8 +154,13 @@
       }),
     );
     renderWhy(card);
-    renderValues(card);
+    renderItem(card);
     const proposed = card.proposed_label;
+    if (state.field) {
+      // Enter decides with the list on screen, whether or not the labelers agreed.
+      $("accept-label").textContent = `(the ${state.field} shown)`;
+      return;
+    }
     $("accept-label").textContent = proposed === null || proposed === undefined ? "(no consensus)" : `“${shown(proposed)}”`;
     $("btn-accept").disabled = proposed === null || proposed === undefined;
     state.selected = new Set(Array.isArray(proposed) ? proposed.map(String) : []);
@@ -141,6 +169,25 @@
       b.setAttribute("aria-pressed", current ? "true" : "false");
       b.classList.toggle("suggested", Boolean(card.suspect) && shown(card.suspect.suggested) === b.dataset.label);
     });
+  }
+
+  // The item as its task draws it: a spans or boxes editor starts from the list the card
+  // proposes, else from its first labeler's (a draft: what a refused decision sent).
+  function renderItem(card) {
+    if (!state.task || !state.task.render) {
+      state.shownItem = null;
+      renderValues(card);
+      return;
+    }
+    let item = card;
+    if (state.field) {
+      const votes = Array.isArray(card.labels) ? card.labels : [];
+      const first = votes.find((v) => Array.isArray(v[state.field]));
+      const start = card.draft || card[state.field] || (first ? first[state.field] : null) || [];
+      item = { ...card, [state.field]: start, prelabels: {} };
+    }
+    state.shownItem = item;
+    state.task.render(item, $("item-body"));
   }
 
   // Who labeled what, the consensus, and why the model doubts the label.
@@ -157,7 +204,22 @@
         who.textContent = String(vote.annotator);
         const what = document.createElement("strong");
         what.textContent = shown(vote.label);
-        li.append(who, " labeled ", what);
+        li.append(who, state.field === "spans" ? " marked " : state.field ? " drew " : " labeled ", what);
+        if (state.field && Array.isArray(vote[state.field])) {
+          const detail = document.createElement("span");
+          detail.className = "review-list";
+          detail.textContent = `: ${listText(card, vote[state.field])} `;
+          const use = document.createElement("button");
+          use.type = "button";
+          use.className = "link-button review-use";
+          use.textContent = "Start from these";
+          use.addEventListener("click", () => {
+            if (state.current !== card) return;
+            card.draft = vote[state.field];
+            renderItem(card);
+          });
+          li.append(detail, use);
+        }
         if (vote.comment) {
           const note = document.createElement("span");
           note.className = "muted";
@@ -175,7 +237,9 @@
       const confidence = typeof c.confidence === "number" ? ` (${Math.round(100 * c.confidence)}% confident, ${c.method})` : "";
       p.textContent =
         c.label === null || c.label === undefined
-          ? `No consensus${confidence}: choose the class.`
+          ? state.field
+            ? `No consensus${confidence}: the labelers' ${state.field} differ. Fix the ${state.field} shown, then Enter.`
+            : `No consensus${confidence}: choose the class.`
           : `Consensus: ${shown(c.label)}${confidence}.`;
       parts.push(p);
     }
@@ -298,6 +362,7 @@
         (error) => {
           entry.pending = false;
           entry.failed = true;
+          if (state.field && Array.isArray(body[state.field])) card.draft = body[state.field]; // kept on screen
           failed(error, card);
         },
       )
@@ -332,6 +397,10 @@
   function accept() {
     const card = state.current;
     if (!card) return;
+    if (state.field) {
+      decideList(state.task.value());
+      return;
+    }
     if (card.proposed_label === null || card.proposed_label === undefined) {
       showMessage("Its labelers disagree and there is no consensus to accept: press the key of the right class.", "info");
       return;
@@ -341,6 +410,14 @@
       return;
     }
     decide("accept", {}, `accepting ${shown(card.proposed_label)}`);
+  }
+
+  // Spans and boxes: the list on screen decides (the item's own list: the server records an accept).
+  function decideList(fields) {
+    if (!state.current || !fields || !Array.isArray(fields[state.field])) return;
+    const n = fields[state.field].length;
+    const noun = state.field === "spans" ? (n === 1 ? "span" : "spans") : n === 1 ? "box" : "boxes";
+    decide("correct", { [state.field]: fields[state.field] }, `deciding ${n} ${noun}`);
   }
 
   function correct(cls) {
@@ -438,6 +515,8 @@
       }
       return;
     }
+    // The task module first: the spans cursor, the boxes, the player; Enter decides with them.
+    if (state.task && state.task.onKey && state.task.onKey(event)) return;
     const key = event.key;
     const onControl = event.target instanceof HTMLButtonElement || event.target instanceof HTMLAnchorElement;
     if (key === "Enter" && !onControl && !event.repeat) {
@@ -474,6 +553,32 @@
     }
   }
 
+  // ---------------------------------------------------------------- task types
+
+  function setupTask(project) {
+    const modules = window.AL.tasks || {};
+    const task = modules[project.task] || null;
+    document.body.dataset.task = project.task || "classification";
+    if (!task || !task.setup) return;
+    state.task = task;
+    state.field = project.task === "spans" || project.task === "boxes" ? project.task : null;
+    task.setup({
+      classes: () => state.classes,
+      classToKey: (cls) => state.classToKey.get(cls),
+      keyToClass: (key) => state.keyToClass.get(key),
+      current: () => (state.current && state.shownItem ? { item: state.shownItem } : null),
+      save: decideList,
+      renderValues,
+      message: showMessage,
+      dismiss: dismissMessages,
+    });
+    if (state.field) {
+      $("key-class-help").textContent =
+        state.field === "spans" ? "mark the selected words with that class" : "the selected box's class, and the next box's";
+      $("key-a").hidden = true; // A may be a class key here; Enter decides
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   async function start() {
@@ -483,6 +588,7 @@
     const project = session.project || {};
     state.multi = project.multi_label === true;
     setupClasses(project);
+    setupTask(project);
     $("btn-accept").addEventListener("click", accept);
     $("btn-send-back").addEventListener("click", sendBack);
     $("btn-next").addEventListener("click", later);

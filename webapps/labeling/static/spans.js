@@ -308,6 +308,8 @@
     },
     render,
     onKey,
+    // The spans on screen, as a save sends them (the review page decides with them).
+    value: () => ({ spans: toChars(view.spans) }),
     onClass(cls) {
       if (!view.item) return true;
       mark(cls);
