@@ -386,3 +386,19 @@ def test_only_an_admin_sets_the_guide_and_every_session_gets_it_as_text(app, use
         refused = root.put("/api/admin/guide", json=bad)
         assert refused.status_code == 422 and where in refused.json()["detail"], refused.text
     assert ann.get("/api/session").json()["project"]["guide"]["task"].startswith("Is the")
+
+
+def test_cards_are_encoded_by_json_and_what_json_cannot_encode_falls_back():
+    import datetime as dt
+    import json
+
+    from fastapi.encoders import jsonable_encoder
+
+    from active_labeling.labeling.dependencies import cards_response
+
+    card = {"items": [{"item_id": "t0", "tokens": [(0, 3), (4, 7)], "values": {"x": 1.5}}]}
+    assert json.loads(cards_response(card).body) == jsonable_encoder(card)
+    odd = {"items": [{"values": {"day": dt.date(2026, 12, 4), "tags": {"a"}}}]}
+    assert json.loads(cards_response(odd).body) == {
+        "items": [{"values": {"day": "2026-12-04", "tags": ["a"]}}]
+    }

@@ -9,6 +9,7 @@ from active_labeling.labeling.annotations import Box, Span
 from active_labeling.labeling.auth import User
 from active_labeling.labeling.dependencies import (
     body_schema,
+    cards_response,
     current_user,
     get_service,
     json_body,
@@ -76,12 +77,14 @@ def next_items(
     ``queue_exhausted``: the ranked queue has no free item left, the rest come in dataset
     order; ``has_queue`` false: no queue was written yet, items come in dataset order."""
     handout = service.next_items(user.name, count, hint=hint)
-    return {
-        "items": handout.items,
-        "queue_exhausted": handout.queue_exhausted,
-        "has_queue": handout.has_queue,
-        "done": handout.done,
-    }
+    return cards_response(
+        {
+            "items": handout.items,
+            "queue_exhausted": handout.queue_exhausted,
+            "has_queue": handout.has_queue,
+            "done": handout.done,
+        }
+    )
 
 
 @router.get("/items/{item_id:path}")
@@ -106,7 +109,7 @@ def get_item(
         item["events"] = events
         item["review"] = decision_note(events)
         item["seen_event_id"] = review.state_event_id(item_id)
-    return item
+    return cards_response(item)
 
 
 @router.post("/items/{item_id:path}/heartbeat")
@@ -177,7 +180,7 @@ def undo(
 ):
     """Undo the caller's latest label or skip; the item is theirs again."""
     undone, item = service.undo(user.name, session)
-    return {"undone": undone, "item": item}
+    return cards_response({"undone": undone, "item": item})
 
 
 @router.get("/history")

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from active_labeling.labeling.annotations import Box, Span
 from active_labeling.labeling.auth import User
-from active_labeling.labeling.dependencies import REVIEWER, body_schema, json_body
+from active_labeling.labeling.dependencies import REVIEWER, body_schema, cards_response, json_body
 from active_labeling.labeling.review import ReviewDesk
 
 router = APIRouter(prefix="/api/review", tags=["review"])
@@ -66,7 +66,7 @@ def next_items(
     """The next items to review, held for the caller a few minutes: likely label errors
     first, then disagreements between labelers, then a spot-check sample; with the queue's
     size per reason (``totals``)."""
-    return review.next_items(user.name, count)
+    return cards_response(review.next_items(user.name, count))
 
 
 @router.get("/summary")
