@@ -65,7 +65,7 @@ def _measure(app, rounds, body_of, media=False):
 
 def run(quick: bool) -> dict:
     from active_labeling.flow.project import Project
-    from active_labeling.labeling.app import create_app
+    from active_labeling.labeling.app import create_app, settle_heap
     from active_labeling.store.media import import_folder
 
     from flow_helpers import make_project
@@ -78,6 +78,7 @@ def run(quick: bool) -> dict:
     # Rows: the ordinary tabular project.
     project = make_project(scratch / "rows", n=max(n, 500), n_labels=0)
     app = create_app(project.root)
+    settle_heap()  # as `active-labeling serve` does once its app is built
     r = _measure(app, rounds, lambda item: {"label": "yes"})
     app.state.service.close()
     rows.append(["rows (3 columns)", *r])
@@ -86,6 +87,7 @@ def run(quick: bool) -> dict:
     text = " ".join(words[i % len(words)] for i in range(5_000))
     project = spans_project(scratch / "spans", texts=[(text, [])] * n)
     app = create_app(project.root)
+    settle_heap()  # as `active-labeling serve` does once its app is built
     r = _measure(app, rounds, lambda item: {"spans": [{"start": 0, "end": 3, "label": "PER"}]})
     app.state.service.close()
     rows.append(["spans (5,000 tokens)", *r])
@@ -106,6 +108,7 @@ def run(quick: bool) -> dict:
             import_folder(con, "pics", folder, project.root / "media", task="boxes")
         )
     app = create_app(project.root)
+    settle_heap()  # as `active-labeling serve` does once its app is built
     r = _measure(
         app,
         rounds,
@@ -136,7 +139,9 @@ def run(quick: bool) -> dict:
                 "rows": table,
                 "footnote": "next: GET /api/items/next?count=1&hint=0 (the card: for spans the "
                 "text, its tokens and the prelabels); label: POST .../label, checked against the "
-                "item; image: GET /media/... of the 1 MB file.",
+                "item; image: GET /media/... of the 1 MB file. Each app is settled as `serve` "
+                "settles it (labeling.app.settle_heap: gc.freeze once built); the clients share "
+                "the process, so Python's collections of their garbage are in the figures too.",
             }
         ],
         "targets": [],

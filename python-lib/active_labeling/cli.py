@@ -511,7 +511,7 @@ def _is_loopback(host: str) -> bool:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from active_labeling.labeling.app import create_app
+    from active_labeling.labeling.app import create_app, settle_heap
 
     tls = bool(args.tls_certfile and args.tls_keyfile)
     if not _is_loopback(args.host) and not (tls or args.behind_proxy):
@@ -544,6 +544,7 @@ def cmd_serve(args) -> int:
     with server_lock(Path(args.project)):
         marker = write_server_file(Path(args.project), url, cli_token)
         app.state.server_file = marker
+        settle_heap()
         try:
             uvicorn.run(
                 app,

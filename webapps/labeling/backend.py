@@ -3,8 +3,10 @@
 # or, simpler: active-labeling serve PROJECT
 import os
 
-from active_labeling.labeling.app import create_app
+from active_labeling.labeling.app import create_app, settle_heap
 
 
 def app():
-    return create_app(os.environ["ACTIVE_LABELING_PROJECT"])
+    served = create_app(os.environ["ACTIVE_LABELING_PROJECT"])
+    settle_heap()  # one app per server process: its heap is never garbage
+    return served
