@@ -97,6 +97,24 @@ def test_export_round_trips_through_parquet_and_csv(con, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary file is gone
 
 
+def test_an_export_imports_again_with_item_id_as_its_id_column(con, tmp_path):
+    # "item_id" is reserved, "pass it as --id-column" said the error, and that failed too.
+    datasets.import_file(con, "pool", write_pool_csv(tmp_path / "p.csv", 50), id_column="id")
+    for suffix in ("parquet", "csv"):
+        path = datasets.export_dataset(con, "pool", tmp_path / f"out.{suffix}")
+        info = datasets.import_file(con, f"again_{suffix}", path, id_column="item_id")
+        assert "item_id" not in info.columns
+        same = con.execute(
+            f"SELECT count(*) FROM dataset_pool a JOIN dataset_again_{suffix} b "
+            "ON a.item_id = b.item_id AND a.id = b.id"
+        ).fetchone()[0]
+        assert same == 50
+    again = datasets.register_parquet(
+        con, "view", str(tmp_path / "out.parquet"), id_column="item_id"
+    )
+    assert again.rows == 50 and "item_id" not in again.columns
+
+
 BAD_FILES = {
     "ragged.csv": (b"a,b\n1,x\n2,y,z\n3,w\n", r"ragged\.csv line 3: expected 2 fields, found 3"),
     "latin1.csv": ("a,b\n1,caf\xe9\n".encode("latin-1"), r"latin1\.csv is not valid utf-8.*line 2"),

@@ -154,12 +154,14 @@ def _check_quotes(path: Path, encoding: str, delimiter: str) -> None:
         raise InputError(broken.message(path))
 
 
-def _check_columns(path: Path, columns: list[str]) -> None:
+def _check_columns(path: Path, columns: list[str], id_column: str | None = None) -> None:
+    """Every column named, once, and none reserved: ``item_id`` only as the id column (a
+    file this tool exported, imported again with ``--id-column item_id``)."""
     seen: set[str] = set()
     for i, column in enumerate(columns, start=1):
         if not column.strip():
             raise InputError(f"{path}: column {i} has no name")
-        if column in _RESERVED_COLUMNS:
+        if column in _RESERVED_COLUMNS and not (column == "item_id" == id_column):
             raise InputError(
                 f"{path}: column {column!r} is reserved; rename it, or pass it as --id-column"
                 if column == "item_id"
@@ -170,14 +172,22 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         seen.add(column)
 
 
-def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+def _kept_columns(columns: list[str], id_column: str | None) -> list[str]:
+    """The file's columns a dataset keeps beside ``item_id``: all, but ``item_id`` itself
+    when it is the id column (it is the dataset's ``item_id`` then)."""
+    return [c for c in columns if not (c == "item_id" == id_column)]
+
+
+def _csv_batches(
+    path: Path, encoding: str, id_column: str | None = None
+) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     """The columns and the batches of a CSV file, every column read as text.
 
     Types are inferred afterwards over the whole file (not from its first block), so a
     column that turns out to hold text on row 900,000 is not an error.
     """
     delimiter, header = _sniff_csv(path, encoding)
-    _check_columns(path, header)
+    _check_columns(path, header, id_column)
     _check_quotes(path, encoding, delimiter)
     bad_rows: list = []
 
@@ -221,13 +231,15 @@ def _csv_batches(path: Path, encoding: str) -> tuple[list[str], Iterator[pa.Reco
     return header, batches()
 
 
-def _parquet_batches(path: Path) -> tuple[list[str], int, Iterator[pa.RecordBatch]]:
+def _parquet_batches(
+    path: Path, id_column: str | None = None
+) -> tuple[list[str], int, Iterator[pa.RecordBatch]]:
     try:
         handle = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path} is not a readable Parquet file: {exc}") from None
     columns = handle.schema_arrow.names
-    _check_columns(path, columns)
+    _check_columns(path, columns, id_column)
     return columns, handle.metadata.num_rows, handle.iter_batches(batch_size=READ_BATCH_ROWS)
 
 
@@ -309,19 +321,22 @@ def stage_file(
     *,
     encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
+    id_column: str | None = None,
 ) -> StagedFile:
     """Copy a CSV or Parquet file into the table ``staging`` (quoted), batch by batch.
 
-    CSV columns stay text here; the caller decides their types. Call inside a transaction.
+    CSV columns stay text here; the caller decides their types. ``id_column``: the file's
+    id column, which may be ``item_id`` (the column every export of this tool starts with).
+    Call inside a transaction.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     fmt = _file_format(path)
     if fmt == "csv":
-        columns, batches = _csv_batches(path, encoding)
+        columns, batches = _csv_batches(path, encoding, id_column)
     else:
-        columns, _, batches = _parquet_batches(path)
+        columns, _, batches = _parquet_batches(path, id_column)
     rows = 0
     for batch in batches:
         if batch.num_rows == 0:
@@ -382,7 +397,9 @@ def import_file(
     staging = quote_identifier(f"_staging_{name}")
     with transaction(con):
         _check_replaceable(con, name, replace)
-        staged = stage_file(con, path, staging, encoding=encoding, progress=progress)
+        staged = stage_file(
+            con, path, staging, encoding=encoding, progress=progress, id_column=id_column
+        )
         columns = staged.columns
         if id_column is not None:
             if id_column not in columns:
@@ -394,6 +411,7 @@ def import_file(
             item_id = f"CAST({quote_identifier(id_column)} AS VARCHAR)"
         else:
             item_id = "CAST(_row AS VARCHAR)"
+        columns = _kept_columns(columns, id_column)
         if staged.format == "csv":
             types = _infer_csv_types(con, staging, columns)
             selected = ", ".join(
@@ -463,7 +481,7 @@ def _import_parquet(
     ``file_row_number`` gives each row its position, so ids without an id column are the
     same as from a CSV of the same rows.
     """
-    columns, n_rows, _ = _parquet_batches(path)
+    columns, n_rows, _ = _parquet_batches(path, id_column)
     if n_rows == 0:
         raise InputError(f"{path} holds no rows")
     if id_column is not None and id_column not in columns:
@@ -475,6 +493,7 @@ def _import_parquet(
         item_id = f"CAST({quote_identifier(id_column)} AS VARCHAR)"
     else:
         item_id = "CAST(file_row_number + 1 AS VARCHAR)"
+    columns = _kept_columns(columns, id_column)
     selected = ", ".join(quote_identifier(c) for c in columns)
     with transaction(con):
         _check_replaceable(con, name, replace)
@@ -510,7 +529,7 @@ def register_parquet(
     if not files:
         raise InputError(f"{pattern}: no Parquet file matches")
     files = [str(Path(f).resolve()) for f in files]
-    columns, _, _ = _parquet_batches(Path(files[0]))
+    columns, _, _ = _parquet_batches(Path(files[0]), id_column)
     if id_column is not None and id_column not in columns:
         raise InputError(
             f"{files[0]}: no id column {id_column!r}; the columns are {', '.join(columns)}"
@@ -523,6 +542,7 @@ def register_parquet(
         item_id = "CAST(file_row_number + 1 AS VARCHAR)"
     else:
         item_id = "parse_filename(filename) || ':' || CAST(file_row_number + 1 AS VARCHAR)"
+    columns = _kept_columns(columns, id_column)
     selected = ", ".join(quote_identifier(c) for c in columns)
     with transaction(con):
         _check_replaceable(con, name, replace)
