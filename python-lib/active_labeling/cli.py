@@ -183,6 +183,8 @@ def cmd_labels_import(args) -> int:
             "...; import it again with --replace --id-column COLUMN to keep your ids)"
         )
     with project.connect() as con:
+        from active_labeling.labeling.annotations import import_check
+
         n = labels.import_labels(
             con,
             dataset,
@@ -194,6 +196,7 @@ def cmd_labels_import(args) -> int:
             ids_note=note,
             multi_label=project.settings.multi_label,
             allow_empty=project.settings.allow_empty,
+            annotations=import_check(con, project, dataset),  # spans, boxes: JSON lists
         )
     print(f"imported {n} labels into dataset {dataset!r}")
     return 0

@@ -117,18 +117,12 @@ class ExportSource:
 
     def image_size(self, row: dict) -> tuple[int, int]:
         """An image's (width, height): its row's columns (folder datasets), else its file."""
-        if row.get("width") and row.get("height"):
-            return int(row["width"]), int(row["height"])
-        path = row.get(self.media_column)
-        if path not in self._sizes:
-            from active_labeling.labeling.annotations import media_file
-            from active_labeling.store.media import probe_image
+        from active_labeling.labeling.annotations import image_size
 
-            file = media_file(self.project.root, path) if isinstance(path, str) else None
-            if file is None:
-                raise InputError(f"item {row['item_id']!r}: its image {path!r} is not in media/")
-            self._sizes[path] = probe_image(file)[1:]
-        return self._sizes[path]
+        try:
+            return image_size(self.project.root, row.get(self.media_column), row, self._sizes)
+        except InputError as exc:
+            raise InputError(f"item {row['item_id']!r}: {exc}") from None
 
     def image_name(self, row: dict) -> str:
         """The image's path under ``media/``: what COCO's file_name and the YOLO and VOC

@@ -358,19 +358,7 @@ class BoxesTask(_StructuredTask):
 
     def image_size(self, path: str | None, row: dict | None = None) -> tuple[int, int]:
         """The image's (width, height): its dataset's columns, else read from the file."""
-        if row is not None and row.get("width") and row.get("height"):
-            return int(row["width"]), int(row["height"])
-        if not isinstance(path, str) or not path:
-            raise InputError("the item has no image")
-        if path not in self._sizes:
-            file = media_file(self.service.project.root, path)
-            if file is None:
-                raise InputError(f"the item's image {path!r} is not in the project's media/")
-            from active_labeling.store.media import probe_image
-
-            _, width, height = probe_image(file)
-            self._sizes[path] = (width, height)
-        return self._sizes[path]
+        return image_size(self.service.project.root, path, row, self._sizes)
 
     def check(self, item_id: str, value: str) -> str:
         boxes = decode_list(value, "boxes")
@@ -441,6 +429,81 @@ def resolve_text_column(settings, available: list[str], dataset: str) -> str:
             "--text-column)"
         )
     return wanted
+
+
+def image_size(
+    project_root: Path, path: str | None, row: dict | None, sizes: dict
+) -> tuple[int, int]:
+    """An image's (width, height): its row's ``width`` and ``height`` (a folder dataset's),
+    else read from its file under ``media/`` (and kept in ``sizes``); InputError when the
+    item has no image there."""
+    if row is not None and row.get("width") and row.get("height"):
+        return int(row["width"]), int(row["height"])
+    if not isinstance(path, str) or not path:
+        raise InputError("the item has no image")
+    if path not in sizes:
+        file = media_file(project_root, path)
+        if file is None:
+            raise InputError(f"the item's image {path!r} is not in the project's media/")
+        from active_labeling.store.media import probe_image
+
+        sizes[path] = probe_image(file)[1:]
+    return sizes[path]
+
+
+def import_check(con, project, dataset: str):
+    """For a spans or boxes dataset, the check ``store.labels.import_labels`` runs on the
+    labels of a file (``labels import``): each a JSON list of spans or boxes, checked
+    against its item as the labeling app checks a labeler's (on token bounds, not
+    overlapping, inside the image, a class of the project's) and returned as the app stores
+    it; InputError naming the file's row and the field otherwise. None for other tasks."""
+    from active_labeling.store.datasets import dataset_schema, require_dataset
+
+    task = project.task_of(dataset)
+    if task not in ("spans", "boxes"):
+        return None
+    classes = list(project.settings.classes)
+    relation = require_dataset(con, dataset)
+    columns = [c for c, _ in dataset_schema(con, dataset)]
+    if task == "spans":
+        wanted = [resolve_text_column(project.settings, columns, dataset)]
+    else:
+        media = default_media_column(project, dataset)
+        if media not in columns:
+            raise InputError(
+                f"dataset {dataset!r} has no column of image paths ({media or 'media_column'}):"
+                " set media_column in project.toml"
+            )
+        wanted = [media, *(c for c in ("width", "height") if c in columns)]
+    sizes: dict = {}
+
+    def check(rows: list[tuple[str, str, str]]) -> list[str]:
+        selected = ", ".join(quote_identifier(c) for c in wanted)
+        found = {
+            r[0]: dict(zip(wanted, r[1:], strict=True))
+            for r in con.execute(
+                f"SELECT item_id, {selected} FROM {relation} "
+                "WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[item for _, item, _ in rows]],
+            ).fetchall()
+        }
+        stored = []
+        for where, item, value in rows:
+            row = found[item]
+            try:
+                listed = decode_list(value, task)
+                if task == "spans":
+                    text = row[wanted[0]] if isinstance(row[wanted[0]], str) else ""
+                    checked = check_spans(listed, text, classes)
+                else:
+                    width, height = image_size(project.root, row[wanted[0]], row, sizes)
+                    checked = check_boxes(listed, width, height, classes)
+            except InputError as exc:
+                raise InputError(f"{where} (item {item!r}): {exc}") from None
+            stored.append(json.dumps(checked))
+        return stored
+
+    return check
 
 
 def media_file(project_root: Path, path: str) -> Path | None:

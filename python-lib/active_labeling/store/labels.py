@@ -11,7 +11,7 @@ which calls the same functions).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +147,7 @@ def import_labels(
     ids_note: str = "",
     multi_label: bool = False,
     allow_empty: bool = True,
+    annotations: Callable[[list[tuple[str, str, str]]], list[str]] | None = None,
 ) -> int:
     """Load existing labels (one id and one label per row) as ``labeled`` events.
 
@@ -156,13 +157,17 @@ def import_labels(
     in the project's class order as the labeling app stores it. One transaction: on any
     error, nothing is written. Returns the number of events appended. ``ids_note`` ends the
     error about an id the dataset does not have (what its ids are).
+
+    ``annotations``: for a spans or boxes dataset, the check of its labels
+    (``labeling.annotations.import_check``): it takes (where, item id, label) per row and
+    returns each label as stored, or raises naming the row; ``classes`` are its business then.
     """
     if multi_label and not classes:
         raise InputError("a multi-label project needs its classes to import label sets")
     relation = require_dataset(con, dataset)
     staging = quote_identifier("_staging_labels")
     with transaction(con):
-        staged = stage_file(con, path, staging, encoding=encoding)
+        staged = stage_file(con, path, staging, encoding=encoding, id_column=id_column)
         for column in (id_column, label_column):
             if column not in staged.columns:
                 raise InputError(
@@ -196,7 +201,9 @@ def import_labels(
                 f"{staged.path} row {unknown[0]}: id {unknown[1]!r} is not an item of dataset "
                 f"{dataset!r}{ids_note}"
             )
-        if multi_label:
+        if annotations is not None:
+            _normalize_annotations(con, staging, ident, label, staged.path, annotations)
+        elif multi_label:
             _normalize_label_sets(con, staging, label, staged.path, classes, allow_empty)
         elif classes:
             outside = con.execute(
@@ -244,6 +251,30 @@ def _normalize_label_sets(con, staging: str, label: str, path, classes, allow_em
         )
     finally:
         con.unregister("_label_sets")
+
+
+def _normalize_annotations(con, staging: str, ident: str, label: str, path, check) -> None:
+    """Check every staged spans or boxes list against its item (``check``, naming the row
+    of the first bad one) and rewrite it as the labeling app stores it. A column of JSON
+    text is read as it is; a list column (Parquet's list of structs) as its JSON."""
+    types = dict(
+        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staging})").fetchall()
+    )
+    name = label.strip('"').replace('""', '"')
+    value = f"CAST({label} AS VARCHAR)" if types.get(name) == "VARCHAR" else f"to_json({label})"
+    rows = con.execute(
+        f"SELECT _row, CAST({ident} AS VARCHAR), {value} FROM {staging} ORDER BY _row"
+    ).fetchall()
+    normalized = check([(f"{path} row {row}", item, value) for row, item, value in rows])
+    con.execute(f"ALTER TABLE {staging} ALTER {label} TYPE VARCHAR")
+    con.register("_annotations", pa.table({"_row": [r[0] for r in rows], "_value": normalized}))
+    try:
+        con.execute(
+            f"UPDATE {staging} SET {label} = s._value FROM _annotations s "
+            f"WHERE {staging}._row = s._row"
+        )
+    finally:
+        con.unregister("_annotations")
 
 
 def current_labels(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:
