@@ -98,6 +98,9 @@ class ProjectSettings(_Strict):
     consensus_tie: Literal["review", "first"] = "review"
     #: A consensus less confident than this gives no label until a reviewer decides.
     consensus_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Boxes: two labelers' boxes of one class are the same object from this IoU (their lists
+    #: agree when every box pairs up so); PASCAL VOC's criterion by default.
+    consensus_iou: float = Field(default=0.5, gt=0.0, le=1.0)
     #: Share of the items labeled once that the review queue also shows, to spot-check them.
     review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
 

@@ -220,10 +220,10 @@ class ReviewDesk:
             card["labels"] = [
                 {
                     "annotator": v.annotator,
-                    "label": service._shown_label(v.label),
+                    "label": service._shown_label(v.drawn),
                     "comment": _json_value(v.comment),
                     "created_at": _json_value(v.created_at),
-                    **({field: decoded_or_none(v.label, field)} if field else {}),
+                    **({field: decoded_or_none(v.drawn, field)} if field else {}),
                 }
                 for v in mine.itertuples(index=False)
             ]

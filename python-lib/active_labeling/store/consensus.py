@@ -15,14 +15,19 @@ has none); reviewers' decisions are not votes. Then:
 
 What a vote is depends on the task (``ConsensusRule.task``). Classification and audio
 labels are classes, as above. Spans and boxes labels are lists (``labeling.annotations``):
-a vote is a whole list, compared once put in a canonical order (spans by offsets, boxes by
-position), so two labelers agree when they marked exactly the same spans or drew exactly
-the same boxes with the same classes, and any difference is a disagreement. The majority
-is then taken over whole lists (three labelers, two identical lists: their list, with a
-confidence of 2/3); a tie is always disputed (no class order ranks lists), and
-Dawid-Skene, which weighs labelers over a fixed set of classes, gives way to this
-majority. Spans or boxes are never merged across labelers (no per-box vote, no averaged
-coordinates): a reviewer decides between the lists, or draws the right one.
+a vote is a whole list, put in a canonical order (spans by offsets, boxes by position).
+Spans snap to tokens, so two labelers agree when they marked exactly the same spans with
+the same classes; a span one token longer is a disagreement about its bounds. Boxes are
+drawn by hand and never land on the same pixels: two lists agree when their boxes pair up
+one to one, each pair of one class and overlapping by an IoU of at least ``box_iou``
+(PASCAL VOC's 0.5 by default: the same object), the pairing that overlaps most
+(``scipy.optimize.linear_sum_assignment``); the lists that agree vote as one, the mean of
+their paired boxes (``Decisions.votes`` keeps each labeler's own list as ``drawn``). The
+majority is then taken over these lists (three labelers, two agreeing lists: theirs, with a
+confidence of 2/3); a tie is always disputed (no class order ranks lists), and Dawid-Skene,
+which weighs labelers over a fixed set of classes, gives way to this majority. Lists that
+do not agree are never merged (no per-box vote across them): a reviewer decides between
+them, or draws the right one.
 
 Training, the query sampler, monitoring and exports read labels through here, so they all
 take a decision over the labels under it. The store's ``current_labels`` view stays the
@@ -91,7 +96,8 @@ class ConsensusRule:
     ``threshold``: a consensus less confident than this gives no label until reviewed
     (labelers who all agree always give their label). Multi-label projects take the
     majority per class (Dawid-Skene is single-label). Spans and boxes (``task``) take the
-    majority of identical lists, a tie always disputed (see the module's docstring).
+    majority of agreeing lists (spans identical, boxes paired at IoU >= ``box_iou``), a tie
+    always disputed (see the module's docstring).
     """
 
     method: str = "majority"
@@ -101,6 +107,8 @@ class ConsensusRule:
     multi_label: bool = False
     #: The dataset's task (``flow.project.TASK_TYPES``): spans and boxes vote whole lists.
     task: str = "classification"
+    #: Boxes: two boxes of one class are the same object from an IoU of this much.
+    box_iou: float = 0.5
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -111,6 +119,8 @@ class ConsensusRule:
             raise InputError(f"consensus_threshold must be in [0, 1], got {self.threshold!r}")
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not 0.0 < float(self.box_iou) <= 1.0:
+            raise InputError(f"consensus_iou must be in (0, 1], got {self.box_iou!r}")
         if self.multi_label and self.method == "dawid_skene" and not self.structured:
             raise InputError(
                 "consensus = 'dawid_skene' is single-label: a multi-label project takes the "
@@ -124,8 +134,11 @@ class ConsensusRule:
 
     @property
     def method_used(self) -> str:
-        """What decides, as the review card says it: ``identical`` (spans, boxes: the
-        majority of identical lists), else ``method``."""
+        """What decides, as the review card says it: ``identical`` (spans: the majority of
+        identical lists), ``IoU >= 0.5`` (boxes: of lists whose boxes pair up), else
+        ``method``."""
+        if self.task == "boxes":
+            return f"IoU >= {self.box_iou:g}"
         return "identical" if self.structured else self.method
 
     @classmethod
@@ -140,6 +153,7 @@ class ConsensusRule:
             classes=tuple(settings.classes),
             multi_label=settings.multi_label,
             task=task or settings.task,
+            box_iou=settings.consensus_iou,
         )
 
     @classmethod
@@ -152,8 +166,10 @@ class ConsensusRule:
 class Decisions:
     """What the events decide: one row per item with a label or a decision (columns
     :data:`ITEM_COLUMNS`, in the order of their state event), each labeler's live label
-    (``votes``: item_id, annotator, label, event_id, created_at, comment) and, with
-    Dawid-Skene, each labeler's estimated accuracy (``labelers``)."""
+    (``votes``: item_id, annotator, label, event_id, created_at, comment, drawn) and, with
+    Dawid-Skene, each labeler's estimated accuracy (``labelers``). A vote's ``label`` is
+    what it counts as (boxes that agree with another list: the lists' mean), ``drawn``
+    what the labeler gave."""
 
     items: pd.DataFrame
     votes: pd.DataFrame
@@ -243,6 +259,11 @@ def decide(events: pd.DataFrame, rule: ConsensusRule, *, as_of: int | None = Non
             votes.loc[twice, "label"] = [
                 canonical_annotation(v, rule.task) for v in votes.loc[twice, "label"]
             ]
+    votes["drawn"] = votes["label"]
+    if rule.task == "boxes":
+        twice = (votes["item_id"].map(counts) >= 2).to_numpy()
+        if twice.any():
+            votes.loc[twice, "label"] = _agreeing_boxes(votes.loc[twice], rule.box_iou)
     several = votes[votes["item_id"].map(counts) >= 2]
     consensus, labelers = _consensus(several, rule)
     return Decisions(_items(votes, counts, consensus, reviews, top), votes, labelers)
@@ -279,6 +300,85 @@ def _consensus(votes: pd.DataFrame, rule: ConsensusRule):
     doubtful &= ~unanimous
     found["label"] = found["label"].where(~doubtful, None)
     return found[columns[1:]], labelers
+
+
+def _agreeing_boxes(votes: pd.DataFrame, threshold: float) -> list:
+    """Each vote's label once lists that agree are one (see the module's docstring): the
+    first list of each group of agreeing lists stands for it, and a group of two or more
+    lists votes with the mean of their paired boxes. Labels in canonical order."""
+    labels = votes["label"].tolist()
+    out = list(labels)
+    positions: dict[str, list[int]] = {}
+    for i, item in enumerate(votes["item_id"].tolist()):
+        positions.setdefault(item, []).append(i)
+    for members in positions.values():
+        groups: list[tuple[list, list[int], list[list]]] = []  # (first list, votes, aligned)
+        for i in members:
+            boxes = _decoded_boxes(labels[i])
+            for first, group, aligned in groups:
+                order = (
+                    None if boxes is None or first is None else _pairing(first, boxes, threshold)
+                )
+                if order is not None:
+                    group.append(i)
+                    aligned.append([boxes[j] for j in order])
+                    break
+            else:
+                groups.append((boxes, [i], [boxes] if boxes is not None else []))
+        for first, group, aligned in groups:
+            if len(group) >= 2 and first is not None:
+                mean = [
+                    {
+                        **{k: round(float(np.mean([a[b][k] for a in aligned])), 1) for k in "xywh"},
+                        "label": first[b]["label"],
+                    }
+                    for b in range(len(first))
+                ]
+                merged = canonical_annotation(json.dumps(mean), "boxes")
+                for i in group:
+                    out[i] = merged
+    return out
+
+
+def _decoded_boxes(value) -> list | None:
+    try:
+        boxes = json.loads(value)
+        if isinstance(boxes, list) and all(
+            isinstance(b, dict) and all(k in b for k in ("x", "y", "w", "h", "label"))
+            for b in boxes
+        ):
+            return boxes
+    except (TypeError, ValueError):
+        pass
+    return None  # not a list of boxes (a class imported before): it agrees only with itself
+
+
+def _pairing(first: list, other: list, threshold: float) -> list[int] | None:
+    """For each box of ``first``, the index of its box in ``other`` when the two lists pair
+    up one to one (same class, IoU >= ``threshold``, the pairing overlapping most); None
+    when they do not."""
+    if len(first) != len(other):
+        return None
+    if not first:
+        return []
+    from scipy.optimize import linear_sum_assignment
+
+    iou = np.array(
+        [[_iou(a, b) if a["label"] == b["label"] else 0.0 for b in other] for a in first]
+    )
+    rows, columns = linear_sum_assignment(iou, maximize=True)
+    if (iou[rows, columns] < threshold - 1e-12).any():
+        return None
+    return [int(c) for _, c in sorted(zip(rows, columns, strict=True))]
+
+
+def _iou(a: dict, b: dict) -> float:
+    """Intersection over union of two boxes (x, y, w, h)."""
+    w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    inter = max(0.0, w) * max(0.0, h)
+    union = a["w"] * a["h"] + b["w"] * b["h"] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def canonical_annotation(value, task: str):
@@ -324,7 +424,7 @@ def _raw_labels(votes: pd.DataFrame, counts: pd.Series) -> pd.Series:
     one = (votes["item_id"].map(counts) == 1).to_numpy()
     # Plain object arrays: iterating Arrow-backed strings costs a call per value.
     item, annotator, label = (
-        votes[c].to_numpy(dtype=object) for c in ("item_id", "annotator", "label")
+        votes[c].to_numpy(dtype=object) for c in ("item_id", "annotator", "drawn")
     )
     pair = pd.MultiIndex.from_arrays([annotator[one], label[one]])
     distinct = pair.unique()
