@@ -409,3 +409,39 @@ def test_likely_label_errors_are_refused_for_spans_by_name_before_a_model_is_fit
                 params=TrainModelParams(find_label_errors=True),
             )
     assert not list(project.models_dir.glob("crf/*"))  # nothing fitted, nothing saved
+
+
+def test_the_mean_of_boxes_drawn_against_the_edge_stays_inside_the_image():
+    from active_labeling.labeling.annotations import check_boxes
+
+    # x + w averaged apart and rounded was 10.1 + 90.0: past the 100-pixel edge.
+    a = [{"x": 10.1, "y": 0, "w": 89.9, "h": 10, "label": "cat"}]
+    b = [{"x": 10.0, "y": 0, "w": 90.0, "h": 10, "label": "cat"}]
+    (label,) = _boxes([("i1", "ann", a), ("i1", "bob", b)]).items["label"]
+    (box,) = check_boxes(json.loads(label), 100, 100, ["cat"])
+    assert box["x"] + box["w"] <= 100
+
+
+def test_a_list_between_two_that_disagree_does_not_make_them_agree_in_any_order():
+    a = [dict(CAT, x=0, w=10, h=10)]
+    b = [dict(CAT, x=3, w=10, h=10)]  # IoU 0.54 with a and with c
+    c = [dict(CAT, x=6, w=10, h=10)]  # IoU 0.25 with a
+    for order in ([a, b, c], [b, a, c], [a, c, b], [c, b, a]):
+        rows = [("i1", who, boxes) for who, boxes in zip(("ann", "bob", "cy"), order)]
+        (row,) = _boxes(rows).items.itertuples()
+        assert row.consensus_confidence == pytest.approx(2 / 3) and not row.unanimous
+
+
+def test_lists_pair_up_when_some_pairing_holds_every_pair_at_the_threshold():
+    # The pairing of the highest total IoU holds a pair of 0.42; the other one pairs all
+    # boxes at 0.51 and 0.54.
+    a = [
+        {"x": 6, "y": 18, "w": 22, "h": 9, "label": "cat"},
+        {"x": 10, "y": 14, "w": 20, "h": 14, "label": "cat"},
+    ]
+    b = [
+        {"x": 7, "y": 8, "w": 19, "h": 20, "label": "cat"},
+        {"x": 6, "y": 14, "w": 23, "h": 16, "label": "cat"},
+    ]
+    items = _boxes([("i1", "ann", a), ("i1", "bob", b)]).items
+    assert items["label_source"].tolist() == ["consensus"]

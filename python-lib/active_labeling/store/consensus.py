@@ -303,48 +303,69 @@ def _consensus(votes: pd.DataFrame, rule: ConsensusRule):
 
 
 def _agreeing_boxes(votes: pd.DataFrame, threshold: float) -> list:
-    """Each vote's label once lists that agree are one (see the module's docstring): the
-    first list of each group of agreeing lists stands for it, and a group of two or more
-    lists votes with the mean of their paired boxes. Labels in canonical order."""
+    """Each vote's label once lists that agree are one (see the module's docstring). In
+    labeling order, a list joins the first group whose every list it pairs up with (so a
+    group's lists all agree with each other, and a list between two that disagree does not
+    make them one), else starts a group; a group of two or more lists votes with the mean
+    of their paired boxes (:func:`_mean_boxes`). Labels in canonical order."""
     labels = votes["label"].tolist()
     out = list(labels)
     positions: dict[str, list[int]] = {}
     for i, item in enumerate(votes["item_id"].tolist()):
         positions.setdefault(item, []).append(i)
     for members in positions.values():
-        groups: list[tuple[list, list[int], list[list]]] = []  # (first list, votes, aligned)
+        # (votes, each list's boxes in the order of the group's first list)
+        groups: list[tuple[list[int], list[list]]] = []
         for i in members:
             boxes = _decoded_boxes(labels[i])
-            for first, group, aligned in groups:
-                order = (
-                    None if boxes is None or first is None else _pairing(first, boxes, threshold)
-                )
-                if order is not None:
+            if boxes is None:  # not a list of boxes: it agrees only with the same value
+                continue
+            for group, aligned in groups:
+                order = _pairing(aligned[0], boxes, threshold)
+                if order is not None and all(
+                    _pairing(other, boxes, threshold) is not None for other in aligned[1:]
+                ):
                     group.append(i)
                     aligned.append([boxes[j] for j in order])
                     break
             else:
-                groups.append((boxes, [i], [boxes] if boxes is not None else []))
-        for first, group, aligned in groups:
-            if len(group) >= 2 and first is not None:
-                mean = [
-                    {
-                        **{k: round(float(np.mean([a[b][k] for a in aligned])), 1) for k in "xywh"},
-                        "label": first[b]["label"],
-                    }
-                    for b in range(len(first))
-                ]
-                merged = canonical_annotation(json.dumps(mean), "boxes")
+                groups.append(([i], [boxes]))
+        for group, aligned in groups:
+            if len(group) >= 2:
+                merged = canonical_annotation(json.dumps(_mean_boxes(aligned)), "boxes")
                 for i in group:
                     out[i] = merged
     return out
+
+
+def _mean_boxes(aligned: list[list[dict]]) -> list[dict]:
+    """The mean of paired boxes, corner by corner, to 0.1 pixel: the corners of boxes inside
+    an image average inside it (averaging x and w apart, then rounding each, could end a
+    box 0.1 past the edge the labelers drew it against)."""
+    mean = []
+    for b, first in enumerate(aligned[0]):
+        box = {"label": first["label"]}
+        for start, size in (("x", "w"), ("y", "h")):
+            exact_low = float(np.mean([a[b][start] for a in aligned]))
+            exact_high = float(np.mean([a[b][start] + a[b][size] for a in aligned]))
+            low, high = round(exact_low, 1), round(exact_high, 1)
+            extent = round(high - low, 1)
+            if low + extent > high:  # binary floats: 10.1 + 89.9 may exceed 100.0
+                extent = round(extent - 0.1, 1)
+            if extent <= 0:  # a box under 0.1 pixel: not rounded away
+                low, extent = exact_low, exact_high - exact_low
+            box[start], box[size] = low, extent
+        mean.append({k: box[k] for k in ("x", "y", "w", "h", "label")})
+    return mean
 
 
 def _decoded_boxes(value) -> list | None:
     try:
         boxes = json.loads(value)
         if isinstance(boxes, list) and all(
-            isinstance(b, dict) and all(k in b for k in ("x", "y", "w", "h", "label"))
+            isinstance(b, dict)
+            and "label" in b
+            and all(isinstance(b.get(k), int | float) for k in "xywh")
             for b in boxes
         ):
             return boxes
@@ -366,8 +387,11 @@ def _pairing(first: list, other: list, threshold: float) -> list[int] | None:
     iou = np.array(
         [[_iou(a, b) if a["label"] == b["label"] else 0.0 for b in other] for a in first]
     )
-    rows, columns = linear_sum_assignment(iou, maximize=True)
-    if (iou[rows, columns] < threshold - 1e-12).any():
+    # The most pairs at the threshold first, then the most overlap among them: the pairing of
+    # the highest total IoU may hold a pair under it where another pairing holds none.
+    valid = iou >= threshold - 1e-12
+    rows, columns = linear_sum_assignment(np.where(valid, 1.0 + iou, 0.0), maximize=True)
+    if not valid[rows, columns].all():
         return None
     return [int(c) for _, c in sorted(zip(rows, columns, strict=True))]
 
