@@ -300,3 +300,40 @@ def test_the_cli_exports_with_a_format(boxes, tmp_path, capsys):
         ]
     )
     assert code == 1 and "drop --format" in capsys.readouterr().err
+
+
+def test_the_exports_read_the_labels_training_reads_on_any_mix_of_events(tmp_path):
+    # Exports decide in memory only the items of two labelers or a review, and stream the
+    # rest from current_labels: on random relabels, undos, skips, overlaps and decisions,
+    # the result must be store.consensus's over every event.
+    import random
+
+    from active_labeling.exports.source import ExportSource
+    from active_labeling.store.consensus import ConsensusRule, decided_labels
+
+    project = make_project(tmp_path / "p", n=60, n_labels=0)
+    rng = random.Random(7)
+    events = []
+    for _ in range(400):
+        item = f"I{rng.randrange(60)}"
+        who = rng.choice(["ann", "ann", "bob", "cy"])
+        kind = rng.random()
+        if kind < 0.6:
+            events.append(LabelEvent("pool", item, "labeled", who, label=rng.choice(["yes", "no"])))
+        elif kind < 0.75:
+            events.append(LabelEvent("pool", item, "skipped", who))
+        elif kind < 0.9:
+            events.append(LabelEvent("pool", item, "undone", who))
+        else:
+            review = rng.choice(["accepted", "corrected", "sent_back"])
+            label = None if review == "sent_back" else rng.choice(["yes", "no"])
+            status = "undone" if review == "sent_back" else "labeled"
+            events.append(LabelEvent("pool", item, status, "rev", label=label, review=review))
+    with project.connect() as con:
+        append_events(con, events)
+        expected = decided_labels(con, "pool", ConsensusRule.for_dataset(project, "pool"))
+        exported = {
+            r["item_id"]: r["_label"] for r in ExportSource.open(con, project, "pool").rows()
+        }
+    assert exported == expected.labels().to_dict()
+    assert 10 < len(exported) < 60

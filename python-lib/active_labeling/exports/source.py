@@ -5,8 +5,8 @@ The label of an item is the one training reads (``store.consensus``): a reviewer
 else its labelers' consensus, else its one label; an item whose labelers disagree and that no
 reviewer decided yet is left out (it is in the review queue). Rows come in labeling order
 (the event id of the item's state), as plain dicts, a batch at a time from DuckDB's Arrow
-reader: an export of a million labels holds one batch of items in memory (the decisions,
-one row per item, are taken first).
+reader: an export of a million labels holds one batch of items in memory, and the
+decisions of the items labeled twice or reviewed (one row each).
 """
 
 from __future__ import annotations
@@ -70,36 +70,64 @@ class ExportSource:
     def rows(self) -> Iterator[dict]:
         """Each item with a decided label: ``item_id``, ``_label`` (as stored),
         ``_annotator`` (a reviewer's decision: the reviewer), ``_labeled_at``, and every
-        column of the item."""
-        from active_labeling.store.consensus import ConsensusRule, decided_labels
+        column of the item.
+
+        Only the items two labelers or more labeled, or a reviewer decided, are decided in
+        memory (``store.consensus``); an item of one labeler's has that labeler's current
+        label, streamed from the store's ``current_labels`` view as it is."""
+        from active_labeling.store.consensus import (
+            ConsensusRule,
+            decide,
+            read_events,
+            review_column,
+        )
 
         relation = require_dataset(self.con, self.dataset)
-        items = decided_labels(self.con, self.dataset, self.rule or ConsensusRule()).items
-        items = items[items["label"].notna()]
-        decided = pd.DataFrame(
-            {
-                "item_id": items["item_id"].astype(str).to_numpy(),
-                "label": items["label"].astype(str).to_numpy(),
-                "annotator": items["annotator"].to_numpy(),
-                "labeled_at": items["labeled_at"].to_numpy(),
-                "event_id": items["state_event_id"].astype("int64").to_numpy(),
-            }
+        several = (
+            "SELECT item_id FROM label_events WHERE dataset = ? GROUP BY item_id "
+            f"HAVING count(DISTINCT annotator) >= 2 OR count({review_column(self.con)}) > 0"
+        )
+        ids = [r[0] for r in self.con.execute(several, [self.dataset]).fetchall()]
+        labels = (
+            "SELECT item_id, label, annotator, created_at AS labeled_at, event_id "
+            "FROM current_labels WHERE dataset = ?"
         )
         name = f"_export_decided_{uuid.uuid4().hex[:8]}"
+        decided = None
+        if ids:
+            rule = self.rule or ConsensusRule()
+            items = decide(read_events(self.con, self.dataset, item_ids=ids), rule).items
+            items = items[items["label"].notna()]
+            decided = pd.DataFrame(
+                {
+                    "item_id": items["item_id"].astype(str).to_numpy(),
+                    "label": items["label"].astype(str).to_numpy(),
+                    "annotator": items["annotator"].astype(str).to_numpy(),
+                    "labeled_at": pd.to_datetime(items["labeled_at"], utc=True),
+                    "event_id": items["state_event_id"].astype("int64").to_numpy(),
+                }
+            )
+            labels = (
+                f"{labels} AND item_id NOT IN ({several}) UNION ALL "
+                f"SELECT item_id, label, annotator, labeled_at, event_id FROM {name}"
+            )
         selected = ", ".join(f"d.{quote_identifier(c)}" for c in self.columns)
         query = (
             "SELECT c.item_id, c.label AS _label, c.annotator AS _annotator, "
-            f"c.labeled_at AS _labeled_at, {selected} FROM {name} c "
+            f"c.labeled_at AS _labeled_at, {selected} FROM ({labels}) c "
             f"JOIN {relation} d ON d.item_id = c.item_id ORDER BY c.event_id"
         )
+        args = [self.dataset, self.dataset] if ids else [self.dataset]
         # On a cursor of its own: the reader streams while other queries may run on ``con``.
         cursor = self.con.cursor()
-        cursor.register(name, decided)
+        if decided is not None:
+            cursor.register(name, decided)
         try:
-            for batch in arrow_batches(cursor, query, BATCH_ROWS):
+            for batch in arrow_batches(cursor, query, BATCH_ROWS, args):
                 yield from batch.to_pylist()
         finally:
-            cursor.unregister(name)
+            if decided is not None:
+                cursor.unregister(name)
             cursor.close()
 
     def annotations(self, row: dict, what: str) -> list[dict]:
