@@ -114,3 +114,29 @@ def test_an_export_imports_back_into_a_project_of_the_same_folder(tmp_path, caps
     code = main(["labels", "import", str(target.root), str(out), "--id-column", "item_id"])
     assert code == 0, capsys.readouterr().err
     assert _stored(target) == _stored(source)
+
+
+def test_an_export_with_disputed_items_imports_the_rest_and_says_so(tmp_path, capsys):
+    from active_labeling.store.labels import LabelEvent, append_events
+
+    source = spans_project(tmp_path / "a")
+    ada = spans_of(TEXTS[0][1])
+    with source.connect() as con:
+        append_events(
+            con,
+            [
+                LabelEvent("texts", "t0", "labeled", "ann", label=json.dumps(ada)),
+                LabelEvent("texts", "t0", "labeled", "bob", label=json.dumps(ada[:1])),
+                LabelEvent(
+                    "texts", "t1", "labeled", "ann", label=json.dumps(spans_of(TEXTS[1][1]))
+                ),
+            ],
+        )
+    out = tmp_path / "labels.csv"
+    assert main(["labels", "export", str(source.root), str(out)]) == 0
+    target = spans_project(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["labels", "import", str(target.root), str(out), "--id-column", "item_id"]) == 0
+    said = capsys.readouterr().out
+    assert "imported 1 labels" in said and "1 disputed items of the export left out" in said
+    assert set(_stored(target)) == {"t1"}

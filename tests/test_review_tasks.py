@@ -427,7 +427,7 @@ def test_a_list_between_two_that_disagree_does_not_make_them_agree_in_any_order(
     b = [dict(CAT, x=3, w=10, h=10)]  # IoU 0.54 with a and with c
     c = [dict(CAT, x=6, w=10, h=10)]  # IoU 0.25 with a
     for order in ([a, b, c], [b, a, c], [a, c, b], [c, b, a]):
-        rows = [("i1", who, boxes) for who, boxes in zip(("ann", "bob", "cy"), order)]
+        rows = [("i1", who, boxes) for who, boxes in zip(("ann", "bob", "cy"), order, strict=True)]
         (row,) = _boxes(rows).items.itertuples()
         assert row.consensus_confidence == pytest.approx(2 / 3) and not row.unanimous
 

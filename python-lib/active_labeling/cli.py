@@ -198,7 +198,9 @@ def cmd_labels_import(args) -> int:
             allow_empty=project.settings.allow_empty,
             annotations=import_check(con, project, dataset),  # spans, boxes: JSON lists
         )
-    print(f"imported {n} labels into dataset {dataset!r}")
+    skipped = getattr(n, "skipped", 0)
+    extra = f" ({skipped} disputed items of the export left out: no label yet)" if skipped else ""
+    print(f"imported {n} labels into dataset {dataset!r}{extra}")
     return 0
 
 

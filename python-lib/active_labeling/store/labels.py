@@ -158,6 +158,10 @@ def import_labels(
     error, nothing is written. Returns the number of events appended. ``ids_note`` ends the
     error about an id the dataset does not have (what its ids are).
 
+    A file written by ``labels export`` (it has ``label_source``) imports as it is: its
+    disputed items, whose label is empty until a reviewer decides, are left out and counted
+    (``ImportedLabels.skipped``).
+
     ``annotations``: for a spans or boxes dataset, the check of its labels
     (``labeling.annotations.import_check``): it takes (where, item id, label) per row and
     returns each label as stored, or raises naming the row; ``classes`` are its business then.
@@ -175,6 +179,19 @@ def import_labels(
                     f"{', '.join(staged.columns)} (choose them with --id-column/--label-column)"
                 )
         ident, label = quote_identifier(id_column), quote_identifier(label_column)
+        skipped = 0
+        if "label_source" in staged.columns and label_column == "label":
+            # A `labels export` file: its disputed items have no label until reviewed.
+            disputed = (
+                f"label_source = 'disputed' AND ({label} IS NULL OR CAST({label} AS VARCHAR) = '')"
+            )
+            skipped = con.execute(f"SELECT count(*) FROM {staging} WHERE {disputed}").fetchone()[0]
+            con.execute(f"DELETE FROM {staging} WHERE {disputed}")
+            if skipped == staged.rows:
+                raise InputError(
+                    f"{staged.path}: every item of this export is disputed (no label yet): "
+                    "nothing to import"
+                )
         bad = con.execute(
             f"SELECT _row, {ident} FROM {staging} WHERE {ident} IS NULL OR {label} IS NULL "
             "ORDER BY _row LIMIT 1"
@@ -226,7 +243,19 @@ def import_labels(
         )
         sync_item_state(con, dataset, session=session)
         con.execute(f"DROP TABLE {staging}")
-    return staged.rows
+    return ImportedLabels(staged.rows - skipped, skipped)
+
+
+class ImportedLabels(int):
+    """How many labels an import appended (an int), and ``skipped``: the rows of a
+    ``labels export`` file left out as disputed (their label is empty until reviewed)."""
+
+    skipped: int
+
+    def __new__(cls, appended: int, skipped: int = 0):
+        value = super().__new__(cls, appended)
+        value.skipped = skipped
+        return value
 
 
 def _normalize_label_sets(con, staging: str, label: str, path, classes, allow_empty) -> None:
