@@ -292,3 +292,17 @@ def test_an_audio_item_carries_its_sound_and_takes_a_class(tmp_path):
     assert client.post("/api/items/clip0.wav/label", json={"label": "dog"}).status_code == 200
     refused = client.post("/api/items/clip1.wav/label", json={"boxes": []})
     assert refused.status_code == 422 and "send 'label'" in refused.json()["detail"]
+
+
+def test_the_token_cache_holds_at_most_its_characters_least_recently_used_out_first():
+    from active_labeling.labeling.annotations import _TokenCache, _tokens
+
+    cache = _TokenCache(budget=30)
+    texts = ["Ada Lovelace met", "Charles Babbage .", "in London", "x" * 40]
+    for text in texts:
+        assert cache.get(text, _tokens) == _tokens(text)
+    # 16 + 17 + 9 characters: the first went out for the third; 40 is over the budget.
+    assert list(cache.entries) == ["Charles Babbage .", "in London"] and cache.held == 26
+    cache.get("Charles Babbage .", _tokens)  # used again: "in London" is the older now
+    cache.get("New York .", _tokens)
+    assert list(cache.entries) == ["Charles Babbage .", "New York ."] and cache.held == 27

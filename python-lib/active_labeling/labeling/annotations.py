@@ -18,7 +18,6 @@ page sets as text: it never renders anything.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import re
@@ -75,15 +74,51 @@ def _is_mark(char: str) -> bool:
     return unicodedata.category(char).startswith("M")
 
 
-#: Texts whose tokens are kept: a spans item is tokenized when handed out, again when its
-#: label is checked (under the service's lock) and for its dictionary prelabels; 64 texts
-#: cover 20 labelers' items in flight (a 5,000-token text's tokens take about 0.6 MB).
-TOKEN_CACHE_TEXTS = 64
+#: The tokens kept for the latest texts, up to this many characters of text in all: a
+#: spans item is tokenized when handed out, again when its label is checked (under the
+#: service's lock) and for its dictionary prelabels. A text's tokens take about 12 bytes a
+#: character (a 5,000-token text of 50,000 characters: 0.6 MB), so 2,000,000 characters hold
+#: 40 such texts, 20 labelers' items in flight, in about 25 MB.
+TOKEN_CACHE_CHARS = 2_000_000
+
+
+class _TokenCache:
+    """The latest texts' tokens, least recently used out first, bounded by the characters
+    of text held (a count of texts would hold 64 texts of a megabyte as readily as 64
+    sentences). Thread-safe: the app's threads tokenize at once."""
+
+    def __init__(self, budget: int):
+        from collections import OrderedDict
+
+        self.budget = budget
+        self.held = 0
+        self.entries: OrderedDict[str, tuple[tuple[int, int], ...]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, text: str, compute) -> tuple[tuple[int, int], ...]:
+        with self.lock:
+            found = self.entries.get(text)
+            if found is not None:
+                self.entries.move_to_end(text)
+                return found
+        tokens = compute(text)
+        if len(text) <= self.budget:
+            with self.lock:
+                if text not in self.entries:
+                    self.entries[text] = tokens
+                    self.held += len(text)
+                    while self.held > self.budget:
+                        old, _ = self.entries.popitem(last=False)
+                        self.held -= len(old)
+        return tokens
+
+
+_TOKEN_CACHE = _TokenCache(TOKEN_CACHE_CHARS)
 
 
 def tokenize(text: str) -> list[tuple[int, int]]:
     """The tokens of a text as (start, end) character offsets (a new list each call; the
-    offsets of the latest texts are cached, :data:`TOKEN_CACHE_TEXTS`).
+    offsets of the latest texts are cached, :data:`TOKEN_CACHE_CHARS`).
 
     A token is a run of word characters (letters, digits, ``_``, with their combining
     marks: a Devanagari vowel sign or an Arabic vowel mark stays in its word), or any other
@@ -96,10 +131,9 @@ def tokenize(text: str) -> list[tuple[int, int]]:
     >>> [hindi[s:e] for s, e in tokenize(hindi)]
     ['नमस्ते', 'दुनिया']
     """
-    return list(_tokens(text))
+    return list(_TOKEN_CACHE.get(text, _tokens))
 
 
-@functools.lru_cache(maxsize=TOKEN_CACHE_TEXTS)
 def _tokens(text: str) -> tuple[tuple[int, int], ...]:
     tokens: list[tuple[int, int]] = []
     for match in _TOKEN.finditer(text):
