@@ -12,8 +12,9 @@ item goes back to labeling for the next labeler who asks, before new items, the 
 before it set aside). Accepted and corrected labels are final: the item's state is the
 decision (``reviewed``) and labelers can no longer change it; only another decision does.
 
-Spans and boxes (``labeling.annotations``): a label is a list, and labelers agree only on
-identical lists (``store.consensus``). The card gives each labeler's list decoded (under
+Spans and boxes (``labeling.annotations``): a label is a list, and labelers agree on
+identical spans, or on boxes that pair up at the consensus IoU (``store.consensus``). The
+card gives each labeler's own list decoded (under
 the task's field, ``spans`` or ``boxes``) beside its stored text, and the proposed one; a
 correction sends a whole list, checked against the item as a labeler's is (on token
 bounds, inside the image...: a 422 naming the field, nothing written). Audio is reviewed
