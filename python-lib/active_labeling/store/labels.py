@@ -271,15 +271,20 @@ def _normalize_label_sets(con, staging: str, label: str, path, classes, allow_em
         )
         for row, value in rows
     ]
+    _rewrite_labels(con, staging, label, [r[0] for r in rows], normalized)
+
+
+def _rewrite_labels(con, staging: str, label: str, positions: list[int], values: list[str]):
+    """Set the staged label of each row position to its value, as text."""
     con.execute(f"ALTER TABLE {staging} ALTER {label} TYPE VARCHAR")
-    con.register("_label_sets", pa.table({"_row": [r[0] for r in rows], "_value": normalized}))
+    con.register("_rewritten", pa.table({"_row": positions, "_value": values}))
     try:
         con.execute(
-            f"UPDATE {staging} SET {label} = s._value FROM _label_sets s "
+            f"UPDATE {staging} SET {label} = s._value FROM _rewritten s "
             f"WHERE {staging}._row = s._row"
         )
     finally:
-        con.unregister("_label_sets")
+        con.unregister("_rewritten")
 
 
 def _normalize_annotations(con, staging: str, ident: str, label: str, path, check) -> None:
@@ -295,15 +300,7 @@ def _normalize_annotations(con, staging: str, ident: str, label: str, path, chec
         f"SELECT _row, CAST({ident} AS VARCHAR), {value} FROM {staging} ORDER BY _row"
     ).fetchall()
     normalized = check([(f"{path} row {row}", item, value) for row, item, value in rows])
-    con.execute(f"ALTER TABLE {staging} ALTER {label} TYPE VARCHAR")
-    con.register("_annotations", pa.table({"_row": [r[0] for r in rows], "_value": normalized}))
-    try:
-        con.execute(
-            f"UPDATE {staging} SET {label} = s._value FROM _annotations s "
-            f"WHERE {staging}._row = s._row"
-        )
-    finally:
-        con.unregister("_annotations")
+    _rewrite_labels(con, staging, label, [r[0] for r in rows], normalized)
 
 
 def current_labels(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:
